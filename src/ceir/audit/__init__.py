@@ -1,0 +1,1 @@
+"""Append-only audit trail of decisions and of access to personal data."""

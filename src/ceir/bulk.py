@@ -1,0 +1,112 @@
+"""Loading many rows at once: COPY on PostgreSQL, executemany on SQLite; never row-by-row ORM."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+from sqlalchemy import Connection
+
+Column = Sequence[Any] | np.ndarray[Any, Any]
+
+
+def _is_column(value: object) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray, pa.Array))
+
+
+def insert_columns(conn: Connection, table: str, columns: Mapping[str, Column | object]) -> int:
+    """Insert columns of equal length (a scalar value repeats on every row); returns the row count.
+
+    Timestamps must be timezone-aware UTC; they are stored as the UTCDateTime type stores them.
+    """
+    lengths = {len(v) for v in columns.values() if _is_column(v)}  # type: ignore[arg-type]
+    if len(lengths) != 1:
+        raise ValueError(f"columns of {table} differ in length or are all scalars: {lengths}")
+    rows = lengths.pop()
+    if rows == 0:
+        return 0
+    names = list(columns)
+    if conn.dialect.name == "postgresql":
+        _copy_postgresql(conn, table, names, columns, rows)
+    else:
+        _executemany_sqlite(conn, table, names, columns)
+    return rows
+
+
+def _sqlite_value(value: object) -> object:
+    if isinstance(value, dt.datetime):
+        # The same text SQLAlchemy's SQLite DateTime writes, so ORM reads see equal values.
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _executemany_sqlite(
+    conn: Connection, table: str, names: list[str], columns: Mapping[str, object]
+) -> None:
+    iterables = []
+    for name in names:
+        value = columns[name]
+        if isinstance(value, np.ndarray):
+            iterables.append(value.tolist())
+        elif _is_column(value):
+            iterables.append(value)
+        else:
+            iterables.append(itertools.repeat(_sqlite_value(value)))
+    placeholders = ", ".join("?" for _ in names)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(
+            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({placeholders})",  # noqa: S608
+            zip(*iterables, strict=False),
+        )
+    finally:
+        cursor.close()
+
+
+def _copy_postgresql(
+    conn: Connection, table: str, names: list[str], columns: Mapping[str, object], rows: int
+) -> None:
+    arrays = []
+    for name in names:
+        value = columns[name]
+        if _is_column(value):
+            arrays.append(pa.array(value))
+        else:
+            arrays.append(pa.array([value] * rows))
+    buffer = io.BytesIO()
+    pa_csv.write_csv(
+        pa.table(arrays, names=names),
+        buffer,
+        write_options=pa_csv.WriteOptions(include_header=False, quoting_style="needed"),
+    )
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN (FORMAT csv)") as copy:
+        view = buffer.getbuffer()
+        for start in range(0, len(view), 1 << 20):
+            copy.write(view[start : start + (1 << 20)])
+
+
+def keys_temp_table(
+    conn: Connection, name: str, keys: np.ndarray[Any, Any], rows: np.ndarray[Any, Any]
+) -> None:
+    """A temporary table (imei_key, row_no) to join a file's keys against the registry.
+
+    Rows go in sorted by key so the join walks the registry's key index in order. The table has
+    no index of its own: every join drives from it into the registry's primary keys.
+    """
+    order = np.argsort(keys, kind="stable")
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {name} (imei_key BIGINT NOT NULL, row_no INTEGER NOT NULL)"
+    )
+    insert_columns(conn, name, {"imei_key": keys[order], "row_no": rows[order]})
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {name}")

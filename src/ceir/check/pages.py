@@ -1,0 +1,67 @@
+"""The public IMEI check page: a form and, once an IMEI is given, the verdict in words."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from ceir.check.presentation import describe, registered_on, signal_text, source_text
+from ceir.check.service import check_imei
+from ceir.web.deps import get_db
+from ceir.web.i18n import COOKIE_NAME, LANGUAGES, normalise_language, select_language, templates
+from ceir.web.ratelimit import public_rate_limit
+
+router = APIRouter(tags=["pages"])
+
+LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
+
+
+def limit_checks_only(request: Request) -> None:
+    """Count only requests that run a check: showing the empty form costs nothing."""
+    if "imei" in request.query_params:
+        # Called by hand because Depends cannot be conditional; honour test overrides all the same.
+        limit = request.app.dependency_overrides.get(public_rate_limit, public_rate_limit)
+        limit(request)
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def check_page(
+    request: Request,
+    db: Annotated[Session, Depends(get_db)],
+    _limited: Annotated[None, Depends(limit_checks_only)],
+    imei: Annotated[str | None, Query(max_length=64)] = None,
+    lang: Annotated[str | None, Query(max_length=16)] = None,
+) -> Response:
+    language = select_language(request)
+    context: dict[str, object] = {
+        "lang": language,
+        "imei_value": imei or "",
+        "language_links": {
+            code: "?" + urlencode({"lang": code, **({"imei": imei} if imei else {})})
+            for code in LANGUAGES
+        },
+    }
+    if imei is not None:
+        result = check_imei(db, imei)
+        request.app.state.metrics.checks.labels(result.verdict.value).inc()
+        context["result"] = result
+        context["words"] = describe(result, language)
+        context["signals"] = [signal_text(s, language) for s in result.signals]
+        if result.registration is not None:
+            context["source"] = source_text(result.registration.source, language)
+            context["registered_on"] = registered_on(result.registration.registered_at, language)
+    response = templates.TemplateResponse(request, "check.html", context)
+    if normalise_language(lang):
+        response.set_cookie(
+            COOKIE_NAME,
+            language,
+            max_age=LANGUAGE_COOKIE_SECONDS,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+            httponly=True,
+        )
+    return response

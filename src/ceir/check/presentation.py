@@ -1,0 +1,125 @@
+"""A check result in words for people: verdict titles, advice and reasons, in ru, kk or en."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+
+from ceir import identifiers
+from ceir.check.service import CheckResult, Signal, Verdict
+from ceir.registry.models import RegistrationSource
+from ceir.web.i18n import get_translations, normalise_language
+
+# Dates are stored in UTC; people in Kazakhstan read them on the registry's local calendar.
+DISPLAY_TIMEZONE = ZoneInfo("Asia/Almaty")
+
+
+def describe(result: CheckResult, lang: str) -> dict[str, str]:
+    """`title` and `advice` for any verdict, plus `reason` for an invalid IMEI. Plain text."""
+    _ = get_translations(lang).gettext
+    if result.verdict is Verdict.REGISTERED and result.registration is not None:
+        return {
+            "title": _("Registered"),
+            "advice": _(
+                "Registered on %(date)s; source: %(source)s. Compare the brand and model shown "
+                "here with the phone in your hand: if they differ, the IMEI belongs to another "
+                "device and the phone may be a clone."
+            )
+            % {
+                "date": registered_on(result.registration.registered_at, lang),
+                "source": source_text(result.registration.source, lang),
+            },
+        }
+    if result.verdict is Verdict.INVALID:
+        if result.invalid_code == "junk":
+            advice = _(
+                "Counterfeit phones report numbers like this one. Do not buy a phone that shows "
+                "it: it will not be registered."
+            )
+        else:
+            advice = _(
+                "Check the number: dial *#06# on the phone or look at the label on its box, "
+                "and type all 15 digits."
+            )
+        return {
+            "title": _("Invalid IMEI"),
+            "advice": advice,
+            "reason": invalid_reason(result, lang),
+        }
+    return {
+        "title": _("Not in the registry"),
+        "advice": _(
+            "This IMEI is not in the national registry. An unregistered phone is at high risk "
+            "of being blocked automatically on Kazakh mobile networks. If you are buying it, "
+            "ask the seller to show the import documents (the customs declaration) before you "
+            "pay. If it is your phone, register it: a phone you brought from abroad yourself is "
+            "registered as a personal import through eGov."
+        ),
+    }
+
+
+def invalid_reason(result: CheckResult, lang: str) -> str:
+    """Why the IMEI was refused, from the IdentifierError code (the check digit when wrong)."""
+    _ = get_translations(lang).gettext
+    code = result.invalid_code
+    if code == "empty":
+        return _("No IMEI was entered.")
+    if code == "not_digits":
+        return _("An IMEI consists of digits only (spaces and dashes are allowed).")
+    if code == "wrong_length":
+        return _(
+            "An IMEI has 15 digits (14 without the check digit, 16 when it is an IMEISV); "
+            "this one has %(count)s."
+        ) % {"count": _digit_count(result.query)}
+    if code == "bad_check_digit":
+        expected = _expected_check_digit(result.query)
+        if expected is not None:
+            return _(
+                "The last digit (the check digit) does not match the other 14: it should be "
+                "%(expected)s. The number was probably mistyped."
+            ) % {"expected": expected}
+        return _("The last digit (the check digit) does not match the other 14.")
+    if code == "junk":
+        return _("This is a well-known fake or test IMEI, not a real device.")
+    return _("This is not a valid IMEI.")
+
+
+def signal_text(signal: Signal, lang: str) -> str:
+    _ = get_translations(lang).gettext
+    if signal is Signal.UNKNOWN_TAC:
+        return _("This TAC was never allocated by GSMA: the IMEI is probably fake.")
+    return str(signal)
+
+
+def source_text(source: RegistrationSource, lang: str) -> str:
+    """How a device came to be registered, as a noun phrase that reads after "source:"."""
+    _ = get_translations(lang).gettext
+    words = {
+        RegistrationSource.IMPORTER_DECLARATION: _("an importer's customs declaration"),
+        RegistrationSource.CUSTOMS: _("customs clearance"),
+        RegistrationSource.PERSONAL_IMPORT: _("personal import by the owner"),
+        RegistrationSource.APPEAL: _("an approved appeal"),
+        RegistrationSource.AMNESTY: _("amnesty for phones in use before the rules took effect"),
+    }
+    return words.get(source, str(source))
+
+
+def registered_on(moment: dt.datetime, lang: str) -> str:
+    """The calendar date in Almaty, spelled the way `lang` writes dates."""
+    local = moment.astimezone(DISPLAY_TIMEZONE).date()
+    return format_date(local, format="long", locale=normalise_language(lang) or "ru")
+
+
+def _digit_count(query: str) -> int:
+    return sum(1 for char in query if char.isascii() and char.isdigit())
+
+
+def _expected_check_digit(query: str) -> str | None:
+    # CheckResult keeps only the code; parsing again recovers the digit IdentifierError computed.
+    try:
+        identifiers.parse_imei(query)
+    except identifiers.IdentifierError as exc:
+        return exc.expected
+    return None

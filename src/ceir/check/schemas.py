@@ -1,0 +1,49 @@
+"""What the public check API answers (pydantic models, the source of its OpenAPI schema)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field
+
+from ceir.check.service import Signal, Verdict
+from ceir.registry.models import RegistrationSource
+
+
+class DeviceOut(BaseModel):
+    brand: str | None
+    model: str | None
+    marketing_name: str | None
+    device_type: str | None
+
+
+class RegistrationOut(BaseModel):
+    source: RegistrationSource
+    registered_at: dt.datetime
+
+
+class InvalidOut(BaseModel):
+    code: str = Field(
+        description="why the IMEI is invalid: empty, not_digits, wrong_length, "
+        "bad_check_digit, junk"
+    )
+    reason: str
+
+
+class SignalOut(BaseModel):
+    code: Signal
+    message: str
+
+
+class CheckOut(BaseModel):
+    query: str = Field(description="the IMEI as it was asked for")
+    imei: str | None = Field(description="the IMEI as 15 digits with its check digit")
+    tac: str | None
+    verdict: Verdict
+    title: str = Field(description="the verdict in words, in the requested language")
+    advice: str = Field(description="what a buyer or owner should do, in the requested language")
+    language: str
+    invalid: InvalidOut | None = None
+    registration: RegistrationOut | None = None
+    device: DeviceOut | None = Field(description="the model GSMA allocated the TAC to")
+    signals: list[SignalOut] = []

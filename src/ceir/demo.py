@@ -1,0 +1,157 @@
+"""A realistic demo data set, loaded through the same imports that production files go through."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ceir import identifiers
+from ceir.db import session_scope
+from ceir.errors import FileRejected
+from ceir.registry.service import import_declarations
+from ceir.tac.service import import_tac_file
+
+# Made-up TACs in the shape of real allocations; the brands and models are real so the page reads
+# like the real thing, but none of these TACs is claimed to be GSMA's.
+DEMO_MODELS: list[tuple[str, str, str, str, str, int]] = [
+    # tac, brand, marketing name, model, operating system, IMEIs per device
+    ("35467819", "Apple", "iPhone 17 Pro", "A3523", "iOS", 2),
+    ("35467820", "Apple", "iPhone 17", "A3519", "iOS", 2),
+    ("35391116", "Apple", "iPhone 16", "A3287", "iOS", 2),
+    ("35289511", "Apple", "iPhone 15", "A3090", "iOS", 2),
+    ("35118722", "Samsung", "Galaxy S25 Ultra", "SM-S938B/DS", "Android", 2),
+    ("35118723", "Samsung", "Galaxy A56 5G", "SM-A566B/DS", "Android", 2),
+    ("35098114", "Samsung", "Galaxy A16", "SM-A165F/DS", "Android", 2),
+    ("86241507", "Xiaomi", "Redmi Note 14 Pro", "24115RA8EG", "Android", 2),
+    ("86241508", "Xiaomi", "Xiaomi 15", "24129PN74G", "Android", 2),
+    ("86302204", "Xiaomi", "POCO X7", "24095PCADG", "Android", 2),
+    ("86017303", "Huawei", "nova 13", "BLK-LX9", "HarmonyOS", 2),
+    ("86455806", "HONOR", "HONOR 400", "DNP-NX9", "Android", 2),
+    ("86811209", "realme", "realme 14 Pro+", "RMX5051", "Android", 2),
+    ("86770110", "OPPO", "Reno13 F", "CPH2701", "Android", 2),
+    ("86514911", "vivo", "V50", "V2427", "Android", 2),
+    ("35673412", "Google", "Pixel 9a", "GTF7P", "Android", 1),
+    ("35884013", "Nokia", "Nokia 105 4G", "TA-1551", "Series 30+", 2),
+]
+
+
+@dataclass
+class DemoSummary:
+    registered: int = 0
+    tac_models: int = 0
+    examples: dict[str, str] = field(default_factory=dict)
+
+
+def _imei(tac: str, serial: int) -> str:
+    key = f"{tac}{serial:06d}"
+    return key + str(identifiers.luhn_check_digit(key))
+
+
+def write_demo_files(folder: Path, *, devices: int, seed: int) -> tuple[Path, Path, list[str]]:
+    """Write a TAC file and a declarations file; returns them and IMEIs left unregistered."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    tac_path = folder / "tac.csv"
+    with tac_path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter="|")
+        writer.writerow(
+            [
+                "TAC",
+                "Marketing Name",
+                "Brand Name",
+                "Model Name",
+                "Device Type",
+                "Operating System",
+                "Allocation Date",
+            ]
+        )
+        for tac, brand, marketing, model, os_name, _ in DEMO_MODELS:
+            writer.writerow([tac, marketing, brand, model, "Smartphone", os_name, "2024-09-01"])
+
+    importers = ["960440000220", "050740004819", "100140011059"]
+    valid_importers = [b for b in importers if _is_bin(b)] or [_make_bin(rng)]
+    unregistered: list[str] = []
+    used: set[str] = set()
+    declarations_path = folder / "declarations.csv"
+    with declarations_path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            [
+                "declaration_number",
+                "declaration_date",
+                "importer_bin",
+                "brand",
+                "model",
+                "imei1",
+                "imei2",
+            ]
+        )
+        for i in range(devices):
+            tac, brand, marketing, _, _, slots = rng.choice(DEMO_MODELS)
+            imeis: list[str] = []
+            while len(imeis) < slots:
+                candidate = _imei(tac, rng.randrange(1, 999_999))
+                if candidate not in used:
+                    used.add(candidate)
+                    imeis.append(candidate)
+            if i % 8 == 7:  # one device in eight came in past customs: not in the registry
+                unregistered.append(imeis[0])
+                continue
+            day = dt.date(2025, 4, 1) + dt.timedelta(days=(i // 100))
+            number = f"50508/{day:%d%m%y}/{1000000 + i // 100:07d}"
+            writer.writerow(
+                [
+                    number,
+                    day.isoformat(),
+                    valid_importers[(i // 100) % len(valid_importers)],
+                    brand,
+                    marketing,
+                    *imeis,
+                    *([""] * (2 - len(imeis))),
+                ]
+            )
+    return tac_path, declarations_path, unregistered
+
+
+def _is_bin(value: str) -> bool:
+    try:
+        identifiers.parse_bin(value)
+    except identifiers.IdentifierError:
+        return False
+    return True
+
+
+def _make_bin(rng: random.Random) -> str:
+    while True:
+        first = (
+            f"{rng.randrange(0, 99):02d}{rng.randrange(1, 13):02d}4{rng.randrange(0, 10**6):06d}"
+        )
+        digit = identifiers.iin_check_digit(first)
+        if digit is not None:
+            return first + str(digit)
+
+
+def load_demo(folder: Path, *, devices: int, seed: int, actor: str) -> DemoSummary:
+    tac_path, declarations_path, unregistered = write_demo_files(folder, devices=devices, seed=seed)
+    summary = DemoSummary(tac_models=len(DEMO_MODELS))
+    with session_scope() as session:
+        import_tac_file(session, tac_path, actor=actor)
+    try:
+        with session_scope() as session:
+            report = import_declarations(session, declarations_path, actor=actor)
+    except FileRejected as exc:  # a demo that cannot load is a bug: show why
+        raise RuntimeError(f"demo declarations refused: {exc.report}") from exc
+    summary.registered = report.rows_accepted + report.rows_skipped
+    with declarations_path.open(encoding="utf-8") as handle:
+        next(handle)
+        first = next(csv.reader(handle))
+    summary.examples = {
+        "registered": first[5],
+        "not registered": unregistered[0],
+        "invalid": first[5][:-1] + str((int(first[5][-1]) + 1) % 10),
+        "unknown TAC": _imei("99000001", 123456),
+    }
+    return summary

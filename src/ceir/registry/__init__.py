@@ -1,0 +1,1 @@
+"""Registry of legally imported devices and their registrations."""

@@ -1,0 +1,1 @@
+"""Device models by TAC (type allocation code), from the GSMA TAC database."""

@@ -1,0 +1,1 @@
+"""The web application: app factory, shared dependencies, pages' templates and translations."""

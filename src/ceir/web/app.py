@@ -1,0 +1,142 @@
+"""The application factory: every router, the error pages, metrics and health."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import Engine, text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ceir import __version__
+from ceir.check import api as check_api
+from ceir.check import pages as check_pages
+from ceir.config import Settings, get_settings
+from ceir.db import get_engine, session_factory
+from ceir.errors import CeirError
+from ceir.web.i18n import select_language, templates
+from ceir.web.metrics import Metrics, MetricsMiddleware
+from ceir.web.ratelimit import RateLimited, RateLimiter
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = engine or get_engine(settings.effective_database_url)
+    app = FastAPI(
+        title="ceir",
+        version=__version__,
+        summary="Central Equipment Identity Register of Kazakhstan",
+        description="Registry of legally imported mobile devices and the public IMEI check.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    app.state.public_limiter = RateLimiter(settings.public_rate_limit_per_minute)
+    app.state.metrics = Metrics()
+
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(check_api.router)
+    app.include_router(check_pages.router)
+    _add_operations_routes(app)
+    _add_error_handlers(app)
+    return app
+
+
+def _add_operations_routes(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["operations"], summary="Liveness and database reachability")
+    def healthz() -> JSONResponse:
+        try:
+            with app.state.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any database failure means "not healthy", with its reason
+            return JSONResponse({"status": "unavailable", "database": str(exc)[:200]}, 503)
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+    )
+    def metrics() -> Response:
+        return Response(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "text/html" not in request.headers.get(
+        "accept", ""
+    )
+
+
+def _problem(
+    request: Request,
+    status: int,
+    title: str,
+    detail: str,
+    code: str,
+    extra: dict[str, object] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """RFC 9457 problem details for API clients; a translated error page for browsers."""
+    if _wants_json(request):
+        body: dict[str, object] = {
+            "type": "about:blank",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "code": code,
+            **(extra or {}),
+        }
+        return JSONResponse(body, status, headers=headers, media_type="application/problem+json")
+    lang = select_language(request)
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"status": status, "title": title, "detail": detail, "lang": lang},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CeirError)
+    async def domain_error(request: Request, exc: CeirError) -> Response:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        return _problem(request, exc.status, exc.title, exc.detail, exc.code, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        phrase = HTTPStatus(exc.status_code).phrase
+        return _problem(
+            request,
+            exc.status_code,
+            phrase,
+            str(exc.detail),
+            phrase.lower().replace(" ", "_"),
+            headers=dict(exc.headers or {}),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"location": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        return _problem(
+            request,
+            422,
+            "Invalid request",
+            "The request has invalid fields.",
+            "invalid_request",
+            {"errors": errors},
+        )

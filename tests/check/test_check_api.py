@@ -1,0 +1,122 @@
+"""The public JSON check: verdicts, the model behind the TAC, languages, limits, operations."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from ceir.config import Settings
+from ceir.web.app import create_app
+from tests.factories import add_tac, make_imei, register_device
+
+
+def test_registered_imei_shows_source_date_and_model(
+    app_client: TestClient, db_session: Session
+) -> None:
+    add_tac(db_session, "35467819", "Apple", "A3523", "iPhone 17 Pro")
+    imei = make_imei("35467819", 42)
+    register_device(db_session, [imei, make_imei("35467819", 43)])
+
+    body = app_client.get(f"/api/v1/imei/{imei}?lang=en").json()
+
+    assert body["verdict"] == "registered"
+    assert body["imei"] == imei
+    assert body["registration"]["source"] == "importer_declaration"
+    assert body["device"] == {
+        "brand": "Apple",
+        "model": "A3523",
+        "marketing_name": "iPhone 17 Pro",
+        "device_type": "Smartphone",
+    }
+    assert body["signals"] == []
+
+
+def test_second_imei_of_a_device_and_typed_forms_find_the_same_registration(
+    app_client: TestClient, db_session: Session
+) -> None:
+    first, second = make_imei("35467819", 1), make_imei("35467819", 2)
+    register_device(db_session, [first, second])
+    spaced = f"{second[:2]} {second[2:8]}-{second[8:14]}/{second[14]}"
+
+    assert app_client.get(f"/api/v1/imei/{spaced}").json()["verdict"] == "registered"
+    assert app_client.get(f"/api/v1/imei/imeisv-{second[:14]}01").json()["verdict"] == (
+        "registered"
+    )
+
+
+def test_unregistered_imei_warns_of_blocking_in_the_asked_language(
+    app_client: TestClient, db_session: Session
+) -> None:
+    add_tac(db_session, "86241507", "Xiaomi", "24115RA8EG", "Redmi Note 14 Pro")
+    imei = make_imei("86241507", 7)
+
+    english = app_client.get(f"/api/v1/imei/{imei}", headers={"Accept-Language": "en"}).json()
+    russian = app_client.get(f"/api/v1/imei/{imei}?lang=ru").json()
+
+    assert english["verdict"] == russian["verdict"] == "not_registered"
+    assert english["language"] == "en" and russian["language"] == "ru"
+    assert "block" in english["advice"].lower()
+    assert english["title"] != russian["title"]
+    assert english["device"]["marketing_name"] == "Redmi Note 14 Pro"
+
+
+def test_invalid_imei_says_why(app_client: TestClient) -> None:
+    imei = make_imei("35467819", 5)
+    wrong = imei[:-1] + str((int(imei[-1]) + 1) % 10)
+
+    body = app_client.get(f"/api/v1/imei/{wrong}?lang=en").json()
+
+    assert body["verdict"] == "invalid"
+    assert body["invalid"]["code"] == "bad_check_digit"
+    assert imei[-1] in body["invalid"]["reason"]
+    assert app_client.get("/api/v1/imei/000000000000000").json()["invalid"]["code"] == "junk"
+
+
+def test_unknown_tac_is_flagged_as_a_probable_fake(
+    app_client: TestClient, db_session: Session
+) -> None:
+    add_tac(db_session, "35467819", "Apple", "A3523")
+    body = app_client.get(f"/api/v1/imei/{make_imei('99000001', 1)}").json()
+    assert body["device"] is None
+    assert [s["code"] for s in body["signals"]] == ["unknown_tac"]
+
+
+def test_public_check_is_rate_limited_per_client(settings: Settings, engine) -> None:  # type: ignore[no-untyped-def]
+    limited = settings.model_copy(update={"public_rate_limit_per_minute": 3})
+    with TestClient(create_app(limited, engine)) as client:
+        answers = [client.get(f"/api/v1/imei/{make_imei('35467819', i)}") for i in range(4)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        refused = answers[-1]
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["status"] == 429
+        assert client.get("/healthz").status_code == 200  # operations are not limited
+
+
+def test_health_metrics_and_openapi(app_client: TestClient) -> None:
+    assert app_client.get("/healthz").json()["status"] == "ok"
+    app_client.get(f"/api/v1/imei/{make_imei('35467819', 1)}")
+    metrics = app_client.get("/metrics").text
+    assert 'ceir_imei_checks_total{verdict="not_registered"} 1.0' in metrics
+    assert 'route="/api/v1/imei/{imei:path}"' in metrics
+    spec = app_client.get("/openapi.json").json()
+    assert "/api/v1/imei/{imei}" in spec["paths"]
+    assert app_client.get("/docs").status_code == 200
+
+
+def test_overlong_input_is_a_problem_not_a_crash(app_client: TestClient) -> None:
+    answer = app_client.get("/api/v1/imei/" + "1" * 100)
+    assert answer.status_code == 422
+    assert answer.json()["code"] == "invalid_request"
+
+
+def test_unknown_paths_are_problems_for_apis_and_pages_for_browsers(
+    app_client: TestClient,
+) -> None:
+    api = app_client.get("/api/v1/nothing-here")
+    assert api.status_code == 404
+    assert api.headers["content-type"].startswith("application/problem+json")
+    page = app_client.get("/nothing-here?lang=en", headers={"Accept": "text/html"})
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<html" in page.text

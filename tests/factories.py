@@ -1,0 +1,65 @@
+"""Small builders of real rows and files for tests."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from ceir import identifiers
+from ceir.registry.models import Device, DeviceImei, Registration
+from ceir.tac.models import TacModel
+
+
+def make_imei(tac: str = "35467819", serial: int = 1) -> str:
+    key = f"{tac}{serial:06d}"
+    return key + str(identifiers.luhn_check_digit(key))
+
+
+def add_tac(
+    session: Session, tac: str, brand: str, model: str, marketing_name: str | None = None
+) -> TacModel:
+    row = TacModel(
+        tac=tac,
+        brand=brand,
+        model=model,
+        marketing_name=marketing_name,
+        device_type="Smartphone",
+        updated_at=dt.datetime.now(dt.UTC),
+    )
+    session.add(row)
+    session.commit()
+    return row
+
+
+def register_device(
+    session: Session,
+    imeis: Sequence[str],
+    brand: str = "Apple",
+    model: str = "iPhone 17",
+    source: str = "importer_declaration",
+    registered_at: dt.datetime | None = None,
+) -> Device:
+    keys = [identifiers.parse_imei(i).key for i in imeis]
+    now = registered_at or dt.datetime.now(dt.UTC)
+    device = Device(tac=keys[0][:8], brand=brand, model=model, created_at=now)
+    session.add(device)
+    session.flush()
+    for slot, key in enumerate(keys, 1):
+        session.add(DeviceImei(imei_key=int(key), device_id=device.id, slot=slot))
+    session.add(Registration(device_id=device.id, source=source, registered_at=now, actor="test"))
+    session.commit()
+    return device
+
+
+def write_csv(
+    path: Path, header: Sequence[str], rows: Iterable[Sequence[object]], delimiter: str = ","
+) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter=delimiter)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path

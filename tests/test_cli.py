@@ -1,0 +1,88 @@
+"""The `ceir` command line, run as a user runs it, against the test databases."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ceir.cli import app
+from tests.factories import make_imei, write_csv
+
+runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("cli_env")
+
+
+def test_import_then_check_from_the_command_line(tmp_path: Path) -> None:
+    tac = write_csv(
+        tmp_path / "tac.csv",
+        ["TAC", "Brand Name", "Model Name", "Marketing Name"],
+        [["35467819", "Apple", "A3523", "iPhone 17 Pro"]],
+    )
+    registered, other = make_imei("35467819", 1), make_imei("35467819", 2)
+    declarations = write_csv(
+        tmp_path / "decl.csv",
+        ["declaration_number", "declaration_date", "importer_bin", "brand", "model", "imei1"],
+        [["D-1", "2025-05-02", "960440000220", "Apple", "iPhone 17 Pro", registered]],
+    )
+
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    tac_run = runner.invoke(app, ["tac", "import", str(tac)])
+    assert tac_run.exit_code == 0, tac_run.output
+    registry_run = runner.invoke(app, ["registry", "import", str(declarations)])
+    assert registry_run.exit_code == 0, registry_run.output
+    assert "accepted" in registry_run.output
+
+    out = tmp_path / "out.csv"
+    checked = runner.invoke(app, ["check", registered, other, "12345", "--output", str(out)])
+    assert checked.exit_code == 0, checked.output
+    with out.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["query"], r["verdict"]) for r in rows] == [
+        (registered, "registered"),
+        (other, "not_registered"),
+        ("12345", "invalid"),
+    ]
+    assert rows[0]["marketing_name"] == "iPhone 17 Pro"
+    assert rows[0]["source"] == "importer_declaration"
+    assert "5 digits" in rows[2]["reason"]
+
+    shown = runner.invoke(app, ["check", registered])
+    assert "registered" in shown.output and "A3523" in shown.output
+
+
+def test_a_bad_file_exits_non_zero_with_line_numbered_reasons(tmp_path: Path) -> None:
+    runner.invoke(app, ["db", "upgrade"])
+    declarations = write_csv(
+        tmp_path / "decl.csv",
+        ["declaration_number", "declaration_date", "importer_bin", "brand", "model", "imei1"],
+        [["D-1", "2025-05-02", "960440000220", "Apple", "iPhone", "35467819000001X"]],
+    )
+    result = runner.invoke(app, ["registry", "import", str(declarations)])
+    assert result.exit_code == 1
+    assert "line 2" in result.output and "imei1" in result.output
+
+
+def test_check_reads_a_file_of_imeis(tmp_path: Path) -> None:
+    runner.invoke(app, ["db", "upgrade"])
+    listing = tmp_path / "imeis.txt"
+    listing.write_text("\n".join(make_imei("35467819", i) for i in range(60)) + "\n\n")
+    result = runner.invoke(app, ["check", "--file", str(listing)])
+    assert result.exit_code == 0
+    lines = [line for line in result.stdout.splitlines() if line.startswith('"35')]
+    assert len(lines) == 60  # more than 50 results come as CSV
+
+
+def test_demo_loads_and_can_run_again(tmp_path: Path) -> None:
+    first = runner.invoke(app, ["demo", "--devices", "200"])
+    assert first.exit_code == 0, first.output
+    assert "registered" in first.output
+    second = runner.invoke(app, ["demo", "--devices", "200"])
+    assert second.exit_code == 0, second.output
+    registered_line = next(
+        line for line in first.output.splitlines() if line.strip().startswith("registered ")
+    )
+    imei = registered_line.split()[-1]
+    assert "registered" in runner.invoke(app, ["check", imei]).output

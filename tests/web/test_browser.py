@@ -1,0 +1,133 @@
+"""The check page in a real browser on a phone-sized screen (Debian's chromium via Playwright)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from ceir import db, migrate
+from ceir.config import Settings
+from ceir.web.app import create_app
+from tests.factories import add_tac, register_device
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PHONE = {"width": 360, "height": 740}
+IMEI = "356938035643809"
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app served by uvicorn on a free local port over a migrated SQLite file."""
+    path = tmp_path_factory.mktemp("browser") / "ceir.db"
+    url = f"sqlite:///{path}"
+    migrate.upgrade(url)
+    engine = db.get_engine(url)
+    with db.session_factory(engine)() as session:
+        add_tac(session, IMEI[:8], "Samsung", "SM-S928B", marketing_name="Galaxy S24 Ultra")
+        register_device(session, [IMEI], "Samsung", "SM-S928B")
+    app = create_app(Settings(database_url=url, data_dir=path.parent), engine)
+
+    # Binding the socket here (port 0) avoids a race for the port with other test workers.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:  # waits for readiness, not a fixed delay
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+    db.dispose_engines()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"!!! {CHROMIUM} IS MISSING: browser tests did NOT run (apt install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.mark.parametrize(
+    ("lang", "label", "button", "verdict", "screenshot"),
+    [
+        ("ru", "IMEI (15 цифр)", "Проверить", "Зарегистрирован", "/tmp/ceir-check-360.png"),
+        ("kk", "IMEI (15 цифр)", "Тексеру", "Тіркелген", "/tmp/ceir-check-360-kk.png"),
+    ],
+)
+def test_phone_user_checks_a_registered_imei(
+    browser: object,
+    base_url: str,
+    lang: str,
+    label: str,
+    button: str,
+    verdict: str,
+    screenshot: str,
+) -> None:
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    context = browser.new_context(viewport=PHONE, device_scale_factor=1, locale=lang)
+    page = context.new_page()
+    try:
+        page.goto(f"{base_url}/?lang={lang}")
+        expect(page.locator("html")).to_have_attribute("lang", lang)
+        page.get_by_label(label).fill(IMEI)
+        page.get_by_role("button", name=button).click()
+        page.wait_for_url(f"**imei={IMEI}**")
+
+        expect(page.get_by_role("heading", level=2)).to_contain_text(verdict)
+        expect(page.locator(".result")).to_contain_text("Galaxy S24 Ultra")
+        expect(page.locator(".result")).to_contain_text("SM-S928B")
+        expect(page.get_by_label(label)).to_have_value(IMEI)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        page.screenshot(path=screenshot, full_page=True)
+    finally:
+        context.close()
+
+
+def test_invalid_imei_fits_the_phone_screen(browser: object, base_url: str) -> None:
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    context = browser.new_context(viewport=PHONE, device_scale_factor=1)
+    page = context.new_page()
+    try:
+        # An unbroken 64-character paste must wrap instead of widening the page.
+        page.goto(f"{base_url}/?lang=en&imei={'9' * 64}")
+        expect(page.get_by_role("heading", level=2)).to_contain_text("Invalid IMEI")
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        page.goto(f"{base_url}/?lang=en&imei=356938035643800")
+        expect(page.locator(".result")).to_contain_text("it should be 9")
+        page.screenshot(path="/tmp/ceir-check-360-invalid.png", full_page=True)
+    finally:
+        context.close()
