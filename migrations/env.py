@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from ceir.db import get_engine
+from ceir.db import UTCDateTime, get_engine
 from ceir.models import Base
 
 config = context.config
@@ -19,10 +19,18 @@ def run_migrations() -> None:
         connection.commit()
 
 
+def _render_item(type_, obj, autogen_context):  # type: ignore[no-untyped-def]
+    """Write ceir's UTCDateTime as the plain column type it stores, so migrations stand alone."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
+        render_item=_render_item,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gzip
+import hashlib
+import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from ceir import identifiers
+from ceir.network.models import ClassificationRun, ListFile
 from ceir.registry.models import Device, DeviceImei, Registration
 from ceir.tac.models import TacModel
 
@@ -63,3 +67,58 @@ def write_csv(
         writer.writerow(header)
         writer.writerows(rows)
     return path
+
+
+def add_run(
+    session: Session, run_date: dt.date = dt.date(2026, 11, 20), *, finished: bool = True
+) -> ClassificationRun:
+    started = dt.datetime.combine(run_date, dt.time(1), tzinfo=dt.UTC)
+    run = ClassificationRun(
+        run_date=run_date,
+        started_at=started,
+        finished_at=started + dt.timedelta(minutes=5) if finished else None,
+        actor="test",
+        counts={},
+    )
+    session.add(run)
+    session.commit()
+    return run
+
+
+def publish_list_file(
+    session: Session,
+    lists_dir: Path,
+    run: ClassificationRun,
+    operator: str,
+    name: str = "block_full.csv.gz",
+    *,
+    kind: str = "block",
+    variant: str = "full",
+    header: Sequence[str] = ("imei", "block_date", "reasons"),
+    rows: Sequence[Sequence[object]] = (),
+    data: bytes | None = None,
+) -> ListFile:
+    """A list file on disk where the API serves it from, and its row in `list_files`."""
+    if data is None:
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        data = gzip.compress(text.getvalue().encode("utf-8"), mtime=0)
+    path = lists_dir / str(run.id) / operator / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    row = ListFile(
+        run_id=run.id,
+        operator=operator,
+        name=name,
+        kind=kind,
+        variant=variant,
+        rows=len(rows),
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        created_at=dt.datetime.now(dt.UTC),
+    )
+    session.add(row)
+    session.commit()
+    return row

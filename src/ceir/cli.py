@@ -17,12 +17,14 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from ceir import migrate
+from ceir.apikeys import cli as apikeys_cli
 from ceir.check.service import check_table
 from ceir.config import get_settings
 from ceir.db import get_engine, session_scope
 from ceir.errors import CeirError, FileRejected
 from ceir.importing import ImportReport
 from ceir.importing import Progress as ProgressCallback
+from ceir.network import cli as network_cli
 
 app = typer.Typer(
     help="ceir: Central Equipment Identity Register of Kazakhstan.",
@@ -35,6 +37,8 @@ registry_app = typer.Typer(help="Registry of legally imported devices.", no_args
 app.add_typer(db_app, name="db")
 app.add_typer(tac_app, name="tac")
 app.add_typer(registry_app, name="registry")
+app.add_typer(network_cli.app, name="network")
+app.add_typer(apikeys_cli.app, name="keys")
 
 console = Console()
 err_console = Console(stderr=True)

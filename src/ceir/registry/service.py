@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import time
 from collections import defaultdict
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from ceir import identifiers
@@ -54,24 +55,28 @@ class RegistrationInfo:
     model: str | None
 
 
+# Built once: building and hashing this select took ten times longer than running it in SQLite.
+_REGISTRATION_IN_FORCE = (
+    select(
+        Device.id,
+        Registration.source,
+        Registration.registered_at,
+        Declaration.number,
+        Device.brand,
+        Device.model,
+    )
+    .join(DeviceImei, DeviceImei.device_id == Device.id)
+    .join(Registration, Registration.device_id == Device.id)
+    .outerjoin(Declaration, Declaration.id == Registration.declaration_id)
+    .where(DeviceImei.imei_key == bindparam("imei_key"), Registration.revoked_at.is_(None))
+    .order_by(Registration.registered_at.desc())
+    .limit(1)
+)
+
+
 def find_registration(db: Session | Connection, imei_key: str) -> RegistrationInfo | None:
     """The registration in force for the device that owns this 14-digit IMEI key, if any."""
-    row = db.execute(
-        select(
-            Device.id,
-            Registration.source,
-            Registration.registered_at,
-            Declaration.number,
-            Device.brand,
-            Device.model,
-        )
-        .join(DeviceImei, DeviceImei.device_id == Device.id)
-        .join(Registration, Registration.device_id == Device.id)
-        .outerjoin(Declaration, Declaration.id == Registration.declaration_id)
-        .where(DeviceImei.imei_key == int(imei_key), Registration.revoked_at.is_(None))
-        .order_by(Registration.registered_at.desc())
-        .limit(1)
-    ).first()
+    row = db.execute(_REGISTRATION_IN_FORCE, {"imei_key": int(imei_key)}).first()
     if row is None:
         return None
     return RegistrationInfo(row[0], RegistrationSource(row[1]), row[2], row[3], row[4], row[5])
@@ -140,7 +145,7 @@ def import_declarations(
 
     conn = db.connection()
     if conn.dialect.name == "postgresql":
-        # Device ids are handed out below from max(id); no other import may do the same meanwhile.
+        # Taken before the conflict checks, so no other registration slips in between.
         conn.exec_driver_sql("LOCK TABLE devices IN SHARE ROW EXCLUSIVE MODE")
     skip = _check_against_registry(conn, rows, numbers, keys, present)
     declaration_ids = _check_existing_declarations(conn, rows, numbers, dates, bins)
@@ -424,49 +429,87 @@ def _insert_devices(
             )
             declaration_ids.update({number: id_ for number, id_ in rows})
 
+    register_devices_bulk(
+        conn,
+        keys=keys[indexes],
+        present=present[indexes],
+        brands=[brands[i] for i in indexes],
+        models=[models[i] for i in indexes],
+        source=RegistrationSource.IMPORTER_DECLARATION,
+        actor=actor,
+        now=now,
+        declaration_ids=[declaration_ids[numbers[i]] for i in indexes],
+        batch_id=batch_id,
+        line_nos=[lines[i] for i in indexes],
+    )
+
+
+def register_devices_bulk(
+    conn: Connection,
+    *,
+    keys: np.ndarray,
+    present: np.ndarray,
+    source: RegistrationSource,
+    actor: str,
+    now: dt.datetime,
+    brands: list[str | None] | None = None,
+    models: list[str | None] | None = None,
+    declaration_ids: list[int] | None = None,
+    batch_id: int | None = None,
+    line_nos: list[int] | None = None,
+    evidence: list[dict[str, object]] | None = None,
+) -> np.ndarray:
+    """Create devices (rows of `keys`, IMEI slots where `present`) and register them at once.
+
+    The caller has checked that no key is registered yet. Returns the new device ids.
+    """
+    count = keys.shape[0]
+    if conn.dialect.name == "postgresql":
+        # Ids are handed out from max(id); no other writer may do the same meanwhile.
+        conn.exec_driver_sql("LOCK TABLE devices IN SHARE ROW EXCLUSIVE MODE")
     first_id = (
         conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM devices")).scalar_one() or 0
     ) + 1
-    device_ids = np.arange(first_id, first_id + indexes.size, dtype=np.int64)
-    first_keys = keys[indexes, 0]
-    tacs = [str(k // 1_000_000).zfill(8) for k in first_keys.tolist()]
+    device_ids = np.arange(first_id, first_id + count, dtype=np.int64)
+    first_keys = keys[np.arange(count), present.argmax(axis=1)]
     insert_columns(
         conn,
         "devices",
         {
             "id": device_ids,
-            "tac": tacs,
-            "brand": [brands[i] for i in indexes],
-            "model": [models[i] for i in indexes],
+            "tac": [str(k // 1_000_000).zfill(8) for k in first_keys.tolist()],
+            "brand": brands if brands is not None else None,
+            "model": models if models is not None else None,
             "created_at": now,
         },
     )
-    sub_present = present[indexes]
-    row_pos, slots = np.nonzero(sub_present)
+    row_pos, slots = np.nonzero(present)
     insert_columns(
         conn,
         "device_imeis",
         {
-            "imei_key": keys[indexes][row_pos, slots],
+            "imei_key": keys[row_pos, slots],
             "device_id": device_ids[row_pos],
             "slot": (slots + 1).astype(np.int16),
         },
     )
-    insert_columns(
-        conn,
-        "registrations",
-        {
-            "device_id": device_ids,
-            "source": RegistrationSource.IMPORTER_DECLARATION.value,
-            "registered_at": now,
-            "actor": actor,
-            "declaration_id": [declaration_ids[numbers[i]] for i in indexes],
-            "batch_id": batch_id,
-            "line_no": [lines[i] for i in indexes],
-        },
-    )
+    registration: dict[str, object] = {
+        "device_id": device_ids,
+        "source": source.value,
+        "registered_at": now,
+        "actor": actor,
+        "batch_id": batch_id,
+    }
+    if declaration_ids is not None:
+        registration["declaration_id"] = declaration_ids
+    if line_nos is not None:
+        registration["line_no"] = line_nos
+    if evidence is not None:
+        registration["evidence"] = [json.dumps(e) for e in evidence]
+    insert_columns(conn, "registrations", registration)
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(
             "SELECT setval(pg_get_serial_sequence('devices', 'id'), "
             "(SELECT COALESCE(MAX(id), 1) FROM devices))"
         )
+    return device_ids

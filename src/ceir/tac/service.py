@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from ceir.audit import service as audit
@@ -66,8 +66,12 @@ _MODEL_COLUMNS = (
 )
 
 
+# Built once, like every per-request statement: building a select costs more than running it.
+_MODEL_BY_TAC = select(*_MODEL_COLUMNS).where(TacModel.tac == bindparam("tac"))
+
+
 def lookup(db: Session | Connection, tac: str) -> DeviceModel | None:
-    row = db.execute(select(*_MODEL_COLUMNS).where(TacModel.tac == tac)).first()
+    row = db.execute(_MODEL_BY_TAC, {"tac": tac}).first()
     return DeviceModel(*row) if row else None
 
 

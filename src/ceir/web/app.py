@@ -19,6 +19,7 @@ from ceir.check import pages as check_pages
 from ceir.config import Settings, get_settings
 from ceir.db import get_engine, session_factory
 from ceir.errors import CeirError
+from ceir.network import api as network_api
 from ceir.web.i18n import select_language, templates
 from ceir.web.metrics import Metrics, MetricsMiddleware
 from ceir.web.ratelimit import RateLimited, RateLimiter
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(check_api.router)
     app.include_router(check_pages.router)
+    app.include_router(network_api.router)
     _add_operations_routes(app)
     _add_error_handlers(app)
     return app
@@ -111,8 +113,12 @@ def _problem(
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CeirError)
     async def domain_error(request: Request, exc: CeirError) -> Response:
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-        return _problem(request, exc.status, exc.title, exc.detail, exc.code, headers=headers)
+        headers = dict(exc.headers or {})
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
+        return _problem(
+            request, exc.status, exc.title, exc.detail, exc.code, exc.extra, headers or None
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -55,6 +55,17 @@ class RateLimiter:
             self._buckets[key] = (tokens, now)
             return max(1, math.ceil((1.0 - tokens) / rate))
 
+    def wait(self, key: str) -> int:
+        """Seconds until `key` could take a token, without taking one; 0 when it could now."""
+        if self.per_minute <= 0:
+            return 0
+        rate = self.per_minute / 60.0
+        now = self._clock()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.per_minute), now))
+        tokens = min(float(self.per_minute), tokens + (now - last) * rate)
+        return 0 if tokens >= 1.0 else max(1, math.ceil((1.0 - tokens) / rate))
+
     def _forget_idle(self, now: float) -> None:
         full_after = 60.0  # a bucket untouched for a minute is full again: same as absent
         self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}

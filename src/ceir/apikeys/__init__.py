@@ -1,0 +1,1 @@
+"""API keys of operators and partners: shown once, stored hashed, scoped, revocable."""

@@ -1,0 +1,1 @@
+"""Network enforcement: operators' dumps, classification of devices, lists operators pull."""

@@ -1,0 +1,559 @@
+"""Classification: which devices the networks saw are not compliant, and what happens to them.
+
+A run for a day merges the staged dumps into the sightings, evaluates every condition for the
+devices seen (and for those already notified or blocked), moves each device along its life cycle
+(notified -> blocked -> allowed) and writes the lists for every operator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from ceir import identifiers
+from ceir.audit import service as audit
+from ceir.bulk import insert_columns
+from ceir.config import Settings, get_settings
+from ceir.db import utcnow
+from ceir.errors import InvalidInput
+from ceir.network import lists
+from ceir.network.models import (
+    BlockPause,
+    ClassificationRun,
+    DeviceState,
+    OperatorImport,
+    StolenDevice,
+)
+from ceir.network.rules import CONDITIONS
+from ceir.network.store import first, open_store
+from ceir.registry.models import RegistrationSource
+from ceir.registry.service import register_devices_bulk
+from ceir.tac.models import TacModel
+
+FETCH_BATCH = 1_000_000
+
+
+@dataclass
+class RunReport:
+    run_id: int
+    run_date: dt.date
+    counts: dict[str, Any] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def classify(
+    db: Session, *, run_date: dt.date, actor: str, settings: Settings | None = None
+) -> RunReport:
+    """Classify the devices seen up to `run_date`; re-running the latest day is safe.
+
+    Commits `db` itself: the run's DuckDB changes must commit in the same breath.
+    """
+    settings = settings or get_settings()
+    started = time.perf_counter()
+    latest = db.scalar(select(func.max(ClassificationRun.run_date)))
+    if latest is not None and run_date < latest:
+        raise InvalidInput(
+            f"classification has already run for {latest}; runs go forward in time "
+            f"(re-running {latest} itself is allowed)"
+        )
+    run = ClassificationRun(run_date=run_date, started_at=utcnow(), actor=actor, counts={})
+    db.add(run)
+    db.flush()
+    report = RunReport(run.id, run_date)
+    counts = report.counts
+
+    with open_store(settings) as con:
+        # Both stores change together or not at all: DuckDB commits right after the relational
+        # database does, and a failure before that rolls both back.
+        con.execute("BEGIN")
+        try:
+            counts["registry_keys_synced"] = _sync_registry(db, con)
+            _load_reference(db, con)
+            counts["sightings_merged"] = _merge_staged(db, con, run, settings)
+            counts["amnesty_registered"] = _apply_amnesty(db, con, run_date, settings)
+            counts.update(_evaluate(con, run_date, settings))
+            counts.update(_transition(con, run_date, settings))
+            _write_states(db, con, run)
+            report.files = lists.generate(db, con, run, settings)
+            run.counts = counts
+            run.finished_at = utcnow()
+            audit.record(
+                db,
+                actor=actor,
+                action="network.classify",
+                object_type="classification_run",
+                object_id=str(run.id),
+                details={"run_date": run_date.isoformat(), **counts},
+            )
+            db.commit()
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            db.rollback()
+            raise
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _arrow_batches(
+    db: Session, sql: str, params: dict[str, Any], names: list[str]
+) -> list[pa.Table]:
+    """Rows of a big query as Arrow tables of a million rows, never all as Python tuples."""
+    result = (
+        db.connection().exec_driver_sql(sql, params)
+        if params
+        else (db.connection().exec_driver_sql(sql))
+    )
+    tables = []
+    while rows := result.fetchmany(FETCH_BATCH):
+        columns = list(zip(*rows, strict=True))
+        tables.append(pa.table([pa.array(c) for c in columns], names=names))
+    return tables
+
+
+def _sync_registry(db: Session, con: duckdb.DuckDBPyConnection) -> int:
+    """Bring the DuckDB mirror of registered IMEI keys up to date with the registry."""
+    row = first(con.execute("SELECT last_registration_id, synced_at FROM registry_sync").fetchall())
+    last_id, synced_at = (row[0], row[1]) if row else (0, None)
+    # Ids are handed out in order, but a transaction may commit after a later one: look back a
+    # little; a key added twice to the mirror is harmless.
+    since_id = max(0, last_id - 10_000)
+    now = utcnow()
+    added = 0
+    max_id = last_id
+    for batch in _arrow_batches(
+        db,
+        "SELECT r.id, di.imei_key FROM registrations r "
+        "JOIN device_imeis di ON di.device_id = r.device_id "
+        f"WHERE r.id > {int(since_id)} AND r.revoked_at IS NULL",
+        {},
+        ["id", "imei"],
+    ):
+        con.register("registered_batch", batch)
+        con.execute("INSERT INTO registered SELECT imei FROM registered_batch")
+        con.unregister("registered_batch")
+        added += batch.num_rows
+        max_id = max(max_id, int(pa.compute.max(batch.column("id")).as_py()))
+    if synced_at is not None:
+        revoked = [
+            int(k)
+            for (k,) in db.execute(
+                select(func.distinct(_device_imei_key()))
+                .select_from(_registrations_join())
+                .where(_revoked_since(synced_at))
+            )
+        ]
+        if revoked:
+            still = {
+                int(k)
+                for (k,) in db.execute(
+                    select(_device_imei_key())
+                    .select_from(_registrations_join())
+                    .where(_active(), _device_imei_key().in_(revoked))
+                )
+            }
+            gone = pa.table({"imei": pa.array([k for k in revoked if k not in still], pa.int64())})
+            con.register("gone", gone)
+            con.execute("DELETE FROM registered WHERE imei IN (SELECT imei FROM gone)")
+            con.unregister("gone")
+    con.execute("DELETE FROM registry_sync")
+    con.execute("INSERT INTO registry_sync VALUES (?, ?)", [max_id, now])
+    return added
+
+
+def _device_imei_key() -> Any:
+    from ceir.registry.models import DeviceImei
+
+    return DeviceImei.imei_key
+
+
+def _registrations_join() -> Any:
+    from ceir.registry.models import DeviceImei, Registration
+
+    return Registration.__table__.join(
+        DeviceImei.__table__, DeviceImei.device_id == Registration.device_id
+    )
+
+
+def _revoked_since(when: dt.datetime) -> Any:
+    from ceir.registry.models import Registration
+
+    return Registration.revoked_at >= when
+
+
+def _active() -> Any:
+    from ceir.registry.models import Registration
+
+    return Registration.revoked_at.is_(None)
+
+
+def _load_reference(db: Session, con: duckdb.DuckDBPyConnection) -> None:
+    """Small reference sets for this run: TACs, stolen devices, paused blocks, previous states."""
+    tacs = [int(t) for (t,) in db.execute(select(TacModel.tac)) if t.isdigit()]
+    stolen = [
+        int(i)
+        for (i,) in db.execute(select(StolenDevice.imei).where(StolenDevice.cancelled_at.is_(None)))
+        if i.isdigit()
+    ]
+    paused = [
+        int(i)
+        for (i,) in db.execute(
+            select(BlockPause.imei).where(BlockPause.ended_at.is_(None)).distinct()
+        )
+        if i.isdigit()
+    ]
+    _replace_temp(con, "tacs", pa.table({"tac": pa.array(tacs, pa.int64())}))
+    _replace_temp(con, "stolen", pa.table({"imei": pa.array(stolen, pa.int64())}))
+    _replace_temp(con, "paused", pa.table({"imei": pa.array(paused, pa.int64())}))
+
+    states = db.execute(
+        select(
+            DeviceState.imei,
+            DeviceState.state,
+            DeviceState.reasons,
+            DeviceState.first_noncompliant,
+            DeviceState.block_date,
+            DeviceState.blocked_on,
+        )
+    ).all()
+    columns: list[tuple[Any, ...]] = (
+        list(zip(*states, strict=True)) if states else [() for _ in range(6)]
+    )
+    table = pa.table(
+        [
+            pa.array(columns[0], pa.string()),
+            pa.array(columns[1], pa.string()),
+            pa.array(columns[2], pa.string()),
+            pa.array(columns[3], pa.date32()),
+            pa.array(columns[4], pa.date32()),
+            pa.array(columns[5], pa.date32()),
+        ],
+        names=["imei_text", "state", "reasons", "first_noncompliant", "block_date", "blocked_on"],
+    )
+    con.register("previous_arrow", table)
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE previous AS
+        SELECT CASE WHEN regexp_full_match(p.imei_text, '[0-9]{14}') THEN p.imei_text::BIGINT
+                    ELSE r.id END AS imei,
+               p.* EXCLUDE (imei_text)
+        FROM previous_arrow p LEFT JOIN raw_imeis r ON r.raw = p.imei_text
+        """
+    )
+    con.unregister("previous_arrow")
+
+
+def _replace_temp(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    con.register(f"{name}_arrow", table)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+    con.unregister(f"{name}_arrow")
+
+
+def _merge_staged(
+    db: Session, con: duckdb.DuckDBPyConnection, run: ClassificationRun, settings: Settings
+) -> int:
+    """Fold the dumps loaded since the last run into the sightings; note which devices they show."""
+    pending = db.execute(
+        select(OperatorImport.id, OperatorImport.operator, OperatorImport.sha256).where(
+            OperatorImport.status == "loaded", OperatorImport.run_id.is_(None)
+        )
+    ).all()
+    table = pa.table(
+        {
+            "operator": pa.array([p[1] for p in pending], pa.string()),
+            "sha256": pa.array([p[2] for p in pending], pa.string()),
+        }
+    )
+    con.register("pending_imports", table)
+    try:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE fresh AS
+            SELECT s.* FROM staged s JOIN pending_imports p USING (operator, sha256)
+            """
+        )
+        merged = first(con.execute("SELECT count(*) FROM fresh").fetchall())
+        con.execute("CREATE OR REPLACE TEMP TABLE seen_now AS SELECT DISTINCT imei FROM fresh")
+        horizon = run.run_date - dt.timedelta(days=settings.network.retention_days)
+        con.execute(
+            """
+            CREATE OR REPLACE TABLE sightings AS
+            SELECT operator, imei, imsi, msisdn, min(first_seen) AS first_seen,
+                   max(last_seen) AS last_seen
+            FROM (SELECT * FROM sightings
+                  UNION ALL
+                  SELECT operator, imei, imsi, msisdn, first_seen, last_seen FROM fresh)
+            GROUP BY ALL
+            HAVING max(last_seen) >= ?
+            """,
+            [horizon],
+        )
+        con.execute(
+            "DELETE FROM staged WHERE (operator, sha256) IN "
+            "(SELECT (operator, sha256) FROM pending_imports)"
+        )
+    finally:
+        con.unregister("pending_imports")
+    if pending:
+        db.execute(
+            update(OperatorImport)
+            .where(OperatorImport.id.in_([p[0] for p in pending]))
+            .values(run_id=run.id)
+        )
+    return int(merged[0]) if merged else 0
+
+
+def _apply_amnesty(
+    db: Session, con: duckdb.DuckDBPyConnection, run_date: dt.date, settings: Settings
+) -> int:
+    """Devices seen on a network before the cut-off are registered automatically (amnesty)."""
+    cutoff = settings.network.amnesty_cutoff
+    if cutoff is None:
+        return 0
+    rows = con.execute(
+        f"""
+        SELECT s.imei, min(s.first_seen) AS first_seen, arg_min(s.operator, s.first_seen)
+        FROM sightings s
+        WHERE s.imei IN (SELECT imei FROM seen_now UNION SELECT imei FROM previous)
+          AND s.imei >= 0 AND NOT ({_junk_sql("s.imei")})
+          AND s.imei NOT IN (SELECT imei FROM registered)
+        GROUP BY s.imei
+        HAVING min(s.first_seen) < ?
+        """,
+        [cutoff],
+    ).fetchall()
+    if not rows:
+        return 0
+    keys = np.array([r[0] for r in rows], dtype=np.int64).reshape(-1, 1)
+    register_devices_bulk(
+        db.connection(),
+        keys=keys,
+        present=np.ones_like(keys, dtype=bool),
+        source=RegistrationSource.AMNESTY,
+        actor="system:amnesty",
+        now=utcnow(),
+        evidence=[
+            {"first_seen": r[1].isoformat(), "operator": r[2], "cutoff": cutoff.isoformat()}
+            for r in rows
+        ],
+    )
+    con.register("amnestied", pa.table({"imei": pa.array(keys[:, 0], pa.int64())}))
+    con.execute("INSERT INTO registered SELECT imei FROM amnestied")
+    con.unregister("amnestied")
+    return len(rows)
+
+
+def _junk_sql(column: str) -> str:
+    junk = {int(k) for k in identifiers.JUNK_IMEI_KEYS} | {int(str(d) * 14) for d in range(10)}
+    return f"{column} IN ({', '.join(str(k) for k in sorted(junk))})"
+
+
+def _evaluate(
+    con: duckdb.DuckDBPyConnection, run_date: dt.date, settings: Settings
+) -> dict[str, int]:
+    """Every condition for every device seen now or already in a state."""
+    rules = settings.network
+    window_start = run_date - dt.timedelta(days=rules.duplicate_window_days - 1)
+    has_tacs = first(con.execute("SELECT count(*) > 0 FROM tacs").fetchall())
+    check_tacs = bool(has_tacs and has_tacs[0])
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE evaluated AS
+        WITH candidates AS (SELECT imei FROM seen_now UNION SELECT imei FROM previous),
+        seen AS (
+            SELECT imei,
+                   bool_or(starts_with(imsi::VARCHAR, '{rules.home_mcc}')) AS home_seen,
+                   count(DISTINCT imsi) FILTER (
+                       WHERE starts_with(imsi::VARCHAR, '{rules.home_mcc}') AND last_seen >= ?
+                   ) AS home_imsis
+            FROM sightings WHERE imei IN (SELECT imei FROM candidates) GROUP BY imei
+        ),
+        flags AS (
+            SELECT c.imei,
+                   c.imei IN (SELECT imei FROM stolen) AS stolen,
+                   c.imei < 0 OR {_junk_sql("c.imei")} AS invalid_imei,
+                   coalesce(s.home_seen, true) AS home_seen,
+                   coalesce(s.home_imsis, 0) AS home_imsis
+            FROM candidates c LEFT JOIN seen s USING (imei)
+        )
+        SELECT imei, stolen, invalid_imei,
+               NOT invalid_imei AND {str(check_tacs).lower()}
+                   AND (imei // 1000000) NOT IN (SELECT tac FROM tacs) AS unknown_tac,
+               -- A roamer's own phone is not blocked for being unregistered here.
+               NOT invalid_imei AND home_seen
+                   AND imei NOT IN (SELECT imei FROM registered) AS not_registered,
+               home_imsis > {int(rules.duplicate_imsis)} AS duplicate
+        FROM flags
+        """,
+        [window_start],
+    )
+    blocking = [c for c in CONDITIONS if rules.conditions[c.value].blocking]
+    reasons = (
+        " || ".join(f"CASE WHEN {c.value} THEN '{c.value}|' ELSE '' END" for c in blocking) or "''"
+    )
+    grace = (
+        ", ".join(
+            f"CASE WHEN {c.value} THEN {int(rules.conditions[c.value].grace_days)} END"
+            for c in blocking
+        )
+        or "NULL"
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE evaluated AS
+        SELECT *, rtrim({reasons}, '|') AS blocking_reasons, least({grace}) AS grace_days
+        FROM evaluated
+        """
+    )
+    row = first(
+        con.execute(
+            "SELECT count(*), "
+            + ", ".join(f"count(*) FILTER (WHERE {c.value})" for c in CONDITIONS)
+            + " FROM evaluated"
+        ).fetchall()
+    )
+    assert row is not None
+    counts = {"devices_evaluated": int(row[0])}
+    counts.update(
+        {f"condition_{c.value}": int(v) for c, v in zip(CONDITIONS, row[1:], strict=True)}
+    )
+    return counts
+
+
+def _transition(
+    con: duckdb.DuckDBPyConnection, run_date: dt.date, settings: Settings
+) -> dict[str, int]:
+    """Move each device along its life cycle; the changes are kept for the audit trail."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE next_states AS
+        WITH joined AS (
+            SELECT e.imei, e.blocking_reasons AS reasons, p.state AS old_state,
+                   p.reasons AS old_reasons,
+                   coalesce(p.first_noncompliant, ?) AS first_noncompliant,
+                   CASE WHEN p.imei IS NULL THEN ?::DATE + e.grace_days
+                        -- a new reason (say, reported stolen) may bring the block date forward
+                        ELSE least(p.block_date, ?::DATE + e.grace_days) END AS block_date,
+                   p.blocked_on AS old_blocked_on,
+                   e.imei IN (SELECT imei FROM paused) AS paused
+            FROM evaluated e LEFT JOIN previous p USING (imei)
+            WHERE e.blocking_reasons <> ''
+        )
+        SELECT imei, reasons, first_noncompliant, block_date, old_state, old_reasons, paused,
+               CASE WHEN old_state = 'blocked' THEN 'blocked'
+                    WHEN block_date <= ? AND NOT paused THEN 'blocked'
+                    ELSE 'notified' END AS state,
+               CASE WHEN old_state = 'blocked' THEN old_blocked_on
+                    WHEN block_date <= ? AND NOT paused THEN ?::DATE END AS blocked_on
+        FROM joined
+        """,
+        [run_date] * 6,
+    )
+    # A device in a state that is no longer non-compliant is allowed again.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE changes AS
+        SELECT imei, old_state, state AS new_state, reasons FROM next_states
+        WHERE old_state IS DISTINCT FROM state OR old_reasons IS DISTINCT FROM reasons
+        UNION ALL
+        SELECT p.imei, p.state, 'allowed', p.reasons FROM previous p
+        WHERE p.imei NOT IN (SELECT imei FROM next_states)
+        """
+    )
+    row = first(
+        con.execute(
+            """
+        SELECT (SELECT count(*) FROM next_states WHERE state = 'notified'),
+               (SELECT count(*) FROM next_states WHERE state = 'blocked'),
+               count(*) FILTER (WHERE old_state IS NULL),
+               count(*) FILTER (WHERE new_state = 'blocked'
+                                AND old_state IS DISTINCT FROM 'blocked'),
+               count(*) FILTER (WHERE new_state = 'allowed' AND old_state = 'blocked'),
+               count(*) FILTER (WHERE new_state = 'allowed' AND old_state = 'notified')
+        FROM changes
+        """
+        ).fetchall()
+    )
+    assert row is not None
+    return {
+        "notified": int(row[0]),
+        "blocked": int(row[1]),
+        "newly_notified": int(row[2]),
+        "newly_blocked": int(row[3]),
+        "unblocked": int(row[4]),
+        "resolved": int(row[5]),
+    }
+
+
+def _imei_text(alias: str) -> str:
+    """SQL for the list form of an IMEI column: 14 digits, or the raw value (join `raw_<alias>`)."""
+    return (
+        f"CASE WHEN {alias}.imei >= 0 THEN lpad({alias}.imei::VARCHAR, 14, '0') "
+        f"ELSE raw_{alias}.raw END"
+    )
+
+
+def _write_states(db: Session, con: duckdb.DuckDBPyConnection, run: ClassificationRun) -> None:
+    """Apply the run's outcome to the relational device_states, and record each transition."""
+    upserts = (
+        con.sql(
+            f"""
+        SELECT {_imei_text("n")} AS imei, n.state, n.reasons, n.first_noncompliant,
+               n.block_date, n.blocked_on
+        FROM next_states n
+        LEFT JOIN previous p USING (imei)
+        LEFT JOIN raw_imeis raw_n ON raw_n.id = n.imei
+        WHERE p.imei IS NULL OR p.state <> n.state OR p.reasons <> n.reasons
+           OR p.block_date <> n.block_date OR p.blocked_on IS DISTINCT FROM n.blocked_on
+        """
+        )
+        .to_arrow_table()
+        .to_pydict()
+    )
+    removed = (
+        con.sql(
+            f"""
+        SELECT {_imei_text("p")} AS imei
+        FROM previous p LEFT JOIN raw_imeis raw_p ON raw_p.id = p.imei
+        WHERE p.imei NOT IN (SELECT imei FROM next_states)
+        """
+        )
+        .to_arrow_table()
+        .column("imei")
+        .to_pylist()
+    )
+    transitions = (
+        con.sql(
+            f"""
+        SELECT {_imei_text("c")} AS imei, c.old_state, c.new_state, c.reasons
+        FROM changes c LEFT JOIN raw_imeis raw_c ON raw_c.id = c.imei
+        """
+        )
+        .to_arrow_table()
+        .to_pydict()
+    )
+    conn = db.connection()
+    touched = upserts["imei"] + removed
+    if touched:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS tmp_touched")
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE tmp_touched (imei VARCHAR(20) NOT NULL)")
+        insert_columns(conn, "tmp_touched", {"imei": touched})
+        conn.exec_driver_sql(
+            "DELETE FROM device_states WHERE imei IN (SELECT imei FROM tmp_touched)"
+        )
+        conn.exec_driver_sql("DROP TABLE tmp_touched")
+    if upserts["imei"]:
+        insert_columns(conn, "device_states", {**upserts, "updated_run": run.id})
+    if transitions["imei"]:
+        insert_columns(
+            conn, "device_state_changes", {**transitions, "run_id": run.id, "on_date": run.run_date}
+        )

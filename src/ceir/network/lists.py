@@ -1,0 +1,317 @@
+"""The lists every operator pulls after a run: block, notification and exception; full and delta.
+
+Files are gzip CSV sorted by IMEI (the same inputs give the same bytes), listed with their row
+counts and SHA-256 in manifest.json, which is signed with ceir's Ed25519 key (manifest.json.sig).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ceir.config import Settings
+from ceir.db import utcnow
+from ceir.network.models import ClassificationRun, ListFile, Subscriber
+from ceir.network.signing import sign
+from ceir.network.store import first
+
+# How recently an (IMEI, IMSI) pair must have been seen to be notified or excepted.
+PAIR_WINDOW_DAYS = 30
+
+SMS_TEMPLATES = {
+    "ru": (
+        "Устройство IMEI {imei} не прошло проверку ({reason}) и будет заблокировано в сетях "
+        "Казахстана {date}. Проверьте и зарегистрируйте его: ceir.kz"
+    ),
+    "kk": (
+        "IMEI {imei} құрылғысы тексеруден өтпеді ({reason}), ол Қазақстан желілерінде {date} "
+        "бұғатталады. Тексеріп, тіркеңіз: ceir.kz"
+    ),
+    "en": (
+        "Device IMEI {imei} failed the check ({reason}) and will be blocked on Kazakh networks "
+        "on {date}. Check and register it: ceir.kz"
+    ),
+}
+REASON_WORDS = {
+    "ru": {
+        "not_registered": "нет в реестре",
+        "invalid_imei": "неверный IMEI",
+        "unknown_tac": "неизвестная модель",
+        "stolen": "в розыске",
+        "duplicate": "дубликат IMEI",
+    },
+    "kk": {
+        "not_registered": "тізілімде жоқ",
+        "invalid_imei": "жарамсыз IMEI",
+        "unknown_tac": "белгісіз модель",
+        "stolen": "іздеуде",
+        "duplicate": "IMEI көшірмесі",
+    },
+    "en": {
+        "not_registered": "not registered",
+        "invalid_imei": "invalid IMEI",
+        "unknown_tac": "unknown model",
+        "stolen": "reported stolen",
+        "duplicate": "duplicate IMEI",
+    },
+}
+
+# list kind -> (columns of the full list, key columns, compared columns, delta change words)
+KINDS: dict[str, dict[str, Any]] = {
+    "block": {
+        "columns": ["imei", "block_date", "reasons"],
+        "key": ["imei"],
+    },
+    "notification": {
+        "columns": ["imei", "imsi", "msisdn", "block_date", "reasons", "language", "sms_text"],
+        "key": ["imei", "imsi", "msisdn"],
+    },
+    "exception": {
+        "columns": ["imei", "imsi", "reason"],
+        "key": ["imei", "imsi"],
+    },
+}
+
+
+def generate(
+    db: Session, con: duckdb.DuckDBPyConnection, run: ClassificationRun, settings: Settings
+) -> list[str]:
+    """Write every operator's lists for this run; returns the paths written."""
+    _current_lists(db, con, run.run_date, settings)
+    folder = settings.lists_dir / str(run.id)
+    if folder.exists():
+        shutil.rmtree(folder)  # a crashed earlier attempt of this very run
+    written: list[str] = []
+    for operator in settings.network.operators:
+        target = folder / operator
+        target.mkdir(parents=True, exist_ok=True)
+        entries = []
+        for kind, spec in KINDS.items():
+            entries.append(_write(con, target, operator, kind, "full", spec))
+            entries.append(_write(con, target, operator, kind, "delta", spec))
+            _replace_snapshot(con, operator, kind, spec)
+        manifest = {
+            "run_id": run.id,
+            "run_date": run.run_date.isoformat(),
+            "operator": operator,
+            "generated_at": utcnow().isoformat(),
+            "files": entries,
+        }
+        manifest_bytes = json.dumps(manifest, indent=2, ensure_ascii=False).encode() + b"\n"
+        (target / "manifest.json").write_bytes(manifest_bytes)
+        (target / "manifest.json.sig").write_bytes(sign(settings, manifest_bytes))
+        entries.append(_entry(target / "manifest.json", "manifest", "manifest", len(entries)))
+        entries.append(_entry(target / "manifest.json.sig", "manifest", "signature", 0))
+        now = utcnow()
+        for entry in entries:
+            db.add(
+                ListFile(
+                    run_id=run.id,
+                    operator=operator,
+                    name=entry["name"],
+                    kind=entry["kind"],
+                    variant=entry["variant"],
+                    rows=entry["rows"],
+                    size=entry["size"],
+                    sha256=entry["sha256"],
+                    created_at=now,
+                )
+            )
+            written.append(str(target / entry["name"]))
+    return written
+
+
+def _current_lists(
+    db: Session, con: duckdb.DuckDBPyConnection, run_date: dt.date, settings: Settings
+) -> None:
+    """The full lists as of this run, for every operator at once, as temp tables now_<kind>."""
+    since = run_date - dt.timedelta(days=PAIR_WINDOW_DAYS)
+    home = settings.network.home_mcc
+    imei_text = "CASE WHEN n.imei >= 0 THEN lpad(n.imei::VARCHAR, 14, '0') ELSE raw.raw END"
+    operators = pa.table({"operator": pa.array(list(settings.network.operators), pa.string())})
+    con.register("operators", operators)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE now_block AS
+        SELECT o.operator, {imei_text} AS imei, n.block_date, n.reasons
+        FROM next_states n CROSS JOIN operators o LEFT JOIN raw_imeis raw ON raw.id = n.imei
+        WHERE n.state = 'blocked'
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE notified_pairs AS
+        SELECT s.operator, {imei_text} AS imei, s.imsi::VARCHAR AS imsi,
+               s.msisdn::VARCHAR AS msisdn, n.block_date, n.reasons
+        FROM next_states n JOIN sightings s ON s.imei = n.imei AND s.last_seen >= ?
+        LEFT JOIN raw_imeis raw ON raw.id = n.imei
+        WHERE n.state = 'notified' AND s.imsi IS NOT NULL
+        """,
+        [since],
+    )
+    _attach_languages(db, con, settings)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE now_notification AS
+        SELECT p.operator, p.imei, p.imsi, p.msisdn, p.block_date, p.reasons,
+               coalesce(l.language, '{settings.default_language}') AS language,
+               {_sms_sql()} AS sms_text
+        FROM notified_pairs p LEFT JOIN languages l ON l.msisdn = p.msisdn
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE now_exception AS
+        SELECT DISTINCT s.operator, {imei_text} AS imei, s.imsi::VARCHAR AS imsi,
+               CASE WHEN n.imei IN (SELECT imei FROM paused) THEN 'appeal' ELSE 'roaming' END
+                   AS reason
+        FROM next_states n JOIN sightings s ON s.imei = n.imei AND s.last_seen >= ?
+        LEFT JOIN raw_imeis raw ON raw.id = n.imei
+        WHERE n.state = 'blocked' AND s.imsi IS NOT NULL AND (
+            n.imei IN (SELECT imei FROM paused)
+            -- blocked only for being unregistered: a foreign SIM in it still works (roaming)
+            OR (n.reasons = 'not_registered' AND NOT starts_with(s.imsi::VARCHAR, '{home}'))
+        )
+        """,
+        [since],
+    )
+    con.unregister("operators")
+
+
+def _attach_languages(db: Session, con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """The language each notified subscriber reads, from the operators' subscriber data."""
+    msisdns = con.execute("SELECT DISTINCT msisdn FROM notified_pairs").fetchall()
+    found: dict[str, str] = {}
+    numbers = [m[0] for m in msisdns if m[0]]
+    for start in range(0, len(numbers), 5000):
+        chunk = numbers[start : start + 5000]
+        for msisdn, language in db.execute(
+            select(Subscriber.msisdn, Subscriber.language).where(
+                Subscriber.msisdn.in_(chunk), Subscriber.language.is_not(None)
+            )
+        ):
+            if language:
+                found[msisdn] = language
+    table = pa.table(
+        {
+            "msisdn": pa.array(list(found), pa.string()),
+            "language": pa.array(list(found.values()), pa.string()),
+        }
+    )
+    con.register("languages_arrow", table)
+    con.execute("CREATE OR REPLACE TEMP TABLE languages AS SELECT * FROM languages_arrow")
+    con.unregister("languages_arrow")
+
+
+def _sms_sql() -> str:
+    """The SMS text in the subscriber's language, naming the first reason and the block date."""
+    cases = []
+    for language, template in SMS_TEMPLATES.items():
+        reason_case = (
+            "CASE split_part(p.reasons, '|', 1) "
+            + " ".join(
+                f"WHEN '{code}' THEN '{word}'" for code, word in REASON_WORDS[language].items()
+            )
+            + " ELSE p.reasons END"
+        )
+        text = template.replace("'", "''").format(
+            imei="' || p.imei || '",
+            reason="' || " + reason_case + " || '",
+            date="' || strftime(p.block_date, '%d.%m.%Y') || '",
+        )
+        cases.append(f"WHEN '{language}' THEN '{text}'")
+    return "CASE coalesce(l.language, 'ru') " + " ".join(cases) + " END"
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    target: Path,
+    operator: str,
+    kind: str,
+    variant: str,
+    spec: dict[str, Any],
+) -> dict[str, Any]:
+    columns: list[str] = spec["columns"]
+    key: list[str] = spec["key"]
+    name = f"{kind}_{variant}.csv.gz"
+    path = target / name
+    select_columns = ", ".join(columns)
+    if variant == "full":
+        query = (
+            f"SELECT {select_columns} FROM now_{kind} WHERE operator = $op "
+            f"ORDER BY {', '.join(key)}"
+        )
+    else:
+        query = _delta_sql(kind, columns, key)
+    con.execute(
+        f"COPY ({query}) TO '{path}' (HEADER, DELIMITER ',', COMPRESSION gzip)",
+        {"op": operator},
+    )
+    rows = first(con.execute(f"SELECT count(*) FROM ({query})", {"op": operator}).fetchall())
+    return _entry(path, kind, variant, int(rows[0]) if rows else 0)
+
+
+def _delta_sql(kind: str, columns: list[str], key: list[str]) -> str:
+    """Changes against the operator's previous list, with a change_type column."""
+    compared = [c for c in columns if c not in key]
+    join = " AND ".join(f"n.{k} IS NOT DISTINCT FROM o.{k}" for k in key)
+    differs = " OR ".join(f"n.{c} IS DISTINCT FROM o.{c}" for c in compared) or "false"
+    pick = ", ".join(f"coalesce(n.{c}, o.{c}) AS {c}" for c in columns)
+    if kind == "block":
+        change = (
+            "CASE WHEN o.imei IS NULL THEN 'blocked' "
+            "WHEN n.imei IS NULL THEN 'unblocked' ELSE 'changed' END"
+        )
+    elif kind == "exception":
+        change = "CASE WHEN o.imei IS NULL THEN 'added' ELSE 'removed' END"
+    else:
+        change = (
+            "CASE WHEN o.imei IS NULL THEN 'new' "
+            "WHEN n.imei IS NOT NULL THEN 'changed' "
+            "WHEN o.imei IN (SELECT imei FROM now_block WHERE operator = $op) THEN 'blacklisted' "
+            "WHEN o.imei IN (SELECT imei FROM now_notification WHERE operator = $op) "
+            "THEN 'no_longer_seen' "
+            "ELSE 'resolved' END"
+        )
+    return (
+        f"SELECT {pick}, {change} AS change_type "
+        f"FROM (SELECT * FROM now_{kind} WHERE operator = $op) n "
+        f"FULL JOIN (SELECT * FROM list_{kind} WHERE operator = $op) o ON {join} "
+        f"WHERE n.{key[0]} IS NULL OR o.{key[0]} IS NULL OR {differs} "
+        f"ORDER BY {', '.join(key)}"
+    )
+
+
+def _replace_snapshot(
+    con: duckdb.DuckDBPyConnection, operator: str, kind: str, spec: dict[str, Any]
+) -> None:
+    columns = ", ".join(spec["columns"])
+    con.execute(f"DELETE FROM list_{kind} WHERE operator = ?", [operator])
+    con.execute(
+        f"INSERT INTO list_{kind} SELECT operator, {columns} FROM now_{kind} WHERE operator = ?",
+        [operator],
+    )
+
+
+def _entry(path: Path, kind: str, variant: str, rows: int) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return {
+        "name": path.name,
+        "kind": kind,
+        "variant": variant,
+        "rows": rows,
+        "size": path.stat().st_size,
+        "sha256": digest.hexdigest(),
+    }

@@ -1,0 +1,67 @@
+"""The DuckDB file that holds what the networks saw, in bulk, beside the relational database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+
+from ceir.config import Settings
+
+SCHEMA = """
+-- Reported values that are not IMEIs get negative ids here, so every IMEI column is a BIGINT.
+CREATE TABLE IF NOT EXISTS raw_imeis (id BIGINT PRIMARY KEY, raw VARCHAR UNIQUE);
+
+-- Imported dumps, aggregated to one row per (IMEI, IMSI, MSISDN), waiting to be classified.
+CREATE TABLE IF NOT EXISTS staged (
+    operator VARCHAR, sha256 VARCHAR, imei BIGINT, imsi BIGINT, msisdn BIGINT,
+    first_seen DATE, last_seen DATE
+);
+
+-- What each network saw, compacted: the first and last day of every (IMEI, IMSI, MSISDN).
+CREATE TABLE IF NOT EXISTS sightings (
+    operator VARCHAR, imei BIGINT, imsi BIGINT, msisdn BIGINT, first_seen DATE, last_seen DATE
+);
+
+-- Distinct IMEIs per operator and day: a day far below the usual volume is a truncated file.
+CREATE TABLE IF NOT EXISTS daily_volume (
+    operator VARCHAR, day DATE, sha256 VARCHAR, distinct_imeis BIGINT
+);
+
+-- Mirror of the registry's IMEI keys in force, synchronised before each classification.
+CREATE TABLE IF NOT EXISTS registered (imei BIGINT);
+CREATE TABLE IF NOT EXISTS registry_sync (last_registration_id BIGINT, synced_at TIMESTAMPTZ);
+
+-- The lists as last given to each operator; the next delta is computed against them.
+CREATE TABLE IF NOT EXISTS list_block (
+    operator VARCHAR, imei VARCHAR, block_date DATE, reasons VARCHAR
+);
+CREATE TABLE IF NOT EXISTS list_notification (
+    operator VARCHAR, imei VARCHAR, imsi VARCHAR, msisdn VARCHAR, block_date DATE,
+    reasons VARCHAR, language VARCHAR, sms_text VARCHAR
+);
+CREATE TABLE IF NOT EXISTS list_exception (
+    operator VARCHAR, imei VARCHAR, imsi VARCHAR, reason VARCHAR
+);
+"""
+
+
+@contextmanager
+def open_store(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One writer at a time: DuckDB locks the file for the process that opens it."""
+    settings.network_store.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(settings.network_store))
+    try:
+        con.execute(f"SET memory_limit = '{settings.network.duckdb_memory_limit}'")
+        con.execute("SET preserve_insertion_order = false")
+        con.execute(SCHEMA)
+        yield con
+    finally:
+        con.close()
+
+
+def first(rows: list[tuple[Any, ...]]) -> tuple[Any, ...] | None:
+    """The one row of a query that gives at most one (fetchall, so no result is left open)."""
+    return rows[0] if rows else None
