@@ -38,7 +38,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def postgres_database(worker_id: str) -> Iterator[str | None]:
     """A database of this test worker's own on the local PostgreSQL, migrated once."""
     admin_url = make_url(POSTGRES_URL)
-    name = f"ceir_test_{worker_id}"
+    # The process id keeps test sessions that run at the same time out of each other's way.
+    name = f"ceir_test_{worker_id}_{os.getpid()}"
     try:
         admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:

@@ -86,3 +86,37 @@ def test_demo_loads_and_can_run_again(tmp_path: Path) -> None:
     )
     imei = registered_line.split()[-1]
     assert "registered" in runner.invoke(app, ["check", imei]).output
+
+
+def test_bulk_check_reports_blocked_and_stolen_devices(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from ceir.db import session_scope
+    from ceir.network.models import DeviceState, StolenDevice
+
+    runner.invoke(app, ["db", "upgrade"])
+    blocked, stolen, free = (make_imei("35467819", n) for n in (1, 2, 3))
+    with session_scope() as session:
+        session.add(
+            DeviceState(
+                imei=blocked[:14],
+                state="blocked",
+                reasons="not_registered",
+                first_noncompliant=dt.date(2026, 1, 1),
+                block_date=dt.date(2026, 1, 31),
+                updated_run=1,
+            )
+        )
+        session.add(
+            StolenDevice(imei=stolen[:14], reported_at=dt.datetime.now(dt.UTC), source="police")
+        )
+    out = tmp_path / "out.csv"
+    result = runner.invoke(app, ["check", blocked, stolen, free, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["verdict"], r["list"], r["block_date"]) for r in rows] == [
+        ("blocked", "black", "2026-01-31"),
+        ("stolen", "black", ""),
+        ("not_registered", "grey", ""),
+    ]

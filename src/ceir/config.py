@@ -61,6 +61,60 @@ class NetworkSettings(BaseModel):
     duckdb_memory_limit: str = "6GB"
 
 
+class CitizenSettings(BaseModel):
+    """The citizens' side: sign-in by SMS code, sessions, personal imports and appeals."""
+
+    # Server secret that keys the HMAC of sign-in codes and signs the pending sign-in cookie.
+    # Empty: made on first use and kept in <data_dir>/keys/citizens-secret (fine for one host).
+    secret_key: str = ""
+    code_minutes: int = Field(default=5, ge=1)  # a sign-in code expires after this long
+    code_attempts: int = Field(default=5, ge=1)  # wrong entries a code survives
+    # Codes that may be asked for in an hour, per IIN, per phone number and per client address.
+    codes_per_hour_per_iin: int = Field(default=5, ge=1)
+    codes_per_hour_per_msisdn: int = Field(default=5, ge=1)
+    codes_per_hour_per_client: int = Field(default=20, ge=1)
+    # Code entries a client address may make a minute (on top of the per-code attempts).
+    code_checks_per_minute_per_client: int = Field(default=30, ge=1)
+    session_minutes: int = Field(default=60, ge=5)
+    # Force the Secure flag on cookies even when the app sees plain http (TLS ends at a proxy).
+    secure_cookies: bool = False
+    # Personally imported devices one IIN may register in a calendar year (the customs rule).
+    personal_imports_per_year: int = Field(default=3, ge=0)
+    # The entry found in the border records may differ from the stated day by this many days.
+    entry_tolerance_days: int = Field(default=3, ge=0)
+    # Uploaded documents: at most this many bytes each, and this many per application.
+    max_document_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_documents: int = Field(default=5, ge=1)
+
+
+class SmsSettings(BaseModel):
+    """How ceir sends SMS: an outbox in the database (development, demo) or SMPP to the SMSC."""
+
+    gateway: str = Field(default="outbox", pattern="^(outbox|smpp)$")
+    smpp_host: str = "127.0.0.1"
+    smpp_port: int = 2775
+    smpp_system_id: str = ""
+    smpp_password: str = ""
+    smpp_source_addr: str = "CEIR"  # alphanumeric sender id agreed with the operators
+    smpp_timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class OfficerSettings(BaseModel):
+    """The officers' back office: sign-in, lockout and sessions."""
+
+    # Sign-in attempts a minute per client address (0 switches the limit off) ...
+    sign_in_rate_per_minute: int = Field(default=10, ge=0)
+    # ... wrong passwords in a row that lock an account ...
+    max_failed_logins: int = Field(default=5, ge=1)
+    # ... and for how long.
+    lockout_minutes: int = Field(default=15, ge=1)
+    # A session ends this long after sign-in, whatever the officer does.
+    session_hours: float = Field(default=8.0, gt=0)
+    # Officers' cookies are Secure (sent over HTTPS only); switch off only for a local demo over
+    # plain HTTP.
+    secure_cookies: bool = True
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CEIR_", env_file=".env", extra="ignore", env_nested_delimiter="__"
@@ -81,6 +135,24 @@ class Settings(BaseSettings):
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     # Ed25519 private key (PEM) that signs the lists operators pull; made on first use if absent.
     list_signing_key: Path | None = None
+
+    # What the real-time check answers for a device it has never heard of: GREYLISTED, or
+    # "not_found" for 404 / DIAMETER_ERROR_EQUIPMENT_UNKNOWN.
+    eir_unknown_equipment: str = Field(default="GREYLISTED", pattern="^(GREYLISTED|not_found)$")
+    # How often the real-time check looks for a new snapshot and new journal entries.
+    eir_refresh_seconds: float = Field(default=1.0, gt=0)
+    officers: OfficerSettings = Field(default_factory=OfficerSettings)
+
+    citizens: CitizenSettings = Field(default_factory=CitizenSettings)
+    sms: SmsSettings = Field(default_factory=SmsSettings)
+
+    @property
+    def documents_dir(self) -> Path:
+        return self.data_dir / "documents"
+
+    @property
+    def eir_dir(self) -> Path:
+        return self.data_dir / "eir"
 
     @property
     def network_store(self) -> Path:

@@ -2,7 +2,17 @@
 
 from ceir.apikeys.models import ApiKey
 from ceir.audit.models import AuditEvent
+from ceir.borders.models import BorderCrossing
+from ceir.citizens.models import (
+    Application,
+    ApplicationEvent,
+    CitizenSession,
+    Document,
+    SignInCode,
+    SmsMessage,
+)
 from ceir.db import Base
+from ceir.eir.models import EirJournalEntry
 from ceir.importing import ImportBatch
 from ceir.network.models import (
     BlockPause,
@@ -15,23 +25,34 @@ from ceir.network.models import (
     Subscriber,
 )
 from ceir.registry.models import Declaration, Device, DeviceImei, Registration
+from ceir.review.models import Officer, OfficerSession
 from ceir.tac.models import TacModel
 
 __all__ = [
     "ApiKey",
+    "Application",
+    "ApplicationEvent",
     "AuditEvent",
     "Base",
     "BlockPause",
+    "BorderCrossing",
+    "CitizenSession",
     "ClassificationRun",
     "Declaration",
     "Device",
     "DeviceImei",
     "DeviceState",
     "DeviceStateChange",
+    "Document",
+    "EirJournalEntry",
     "ImportBatch",
     "ListFile",
+    "Officer",
+    "OfficerSession",
     "OperatorImport",
     "Registration",
+    "SignInCode",
+    "SmsMessage",
     "StolenDevice",
     "Subscriber",
     "TacModel",

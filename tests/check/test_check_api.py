@@ -120,3 +120,59 @@ def test_unknown_paths_are_problems_for_apis_and_pages_for_browsers(
     assert page.status_code == 404
     assert page.headers["content-type"].startswith("text/html")
     assert "<html" in page.text
+
+
+def test_enforcement_states_show_as_blocked_stolen_and_a_block_date(
+    app_client: TestClient, db_session: Session
+) -> None:
+    import datetime as dt
+
+    from ceir.network.models import DeviceState, StolenDevice
+
+    blocked, notified, stolen = (make_imei("35467819", n) for n in (71, 72, 73))
+    register_device(db_session, [stolen])
+    for imei, state, day in (
+        (blocked, "blocked", dt.date(2026, 1, 2)),
+        (notified, "notified", dt.date(2026, 12, 1)),
+    ):
+        db_session.add(
+            DeviceState(
+                imei=imei[:14],
+                state=state,
+                reasons="not_registered",
+                first_noncompliant=dt.date(2025, 12, 1),
+                block_date=day,
+                updated_run=1,
+            )
+        )
+    db_session.add(
+        StolenDevice(imei=stolen[:14], reported_at=dt.datetime.now(dt.UTC), source="police")
+    )
+    db_session.commit()
+
+    answers = {
+        i: app_client.get(f"/api/v1/imei/{i}?lang=ru").json() for i in (blocked, notified, stolen)
+    }
+
+    assert (answers[blocked]["verdict"], answers[blocked]["list_colour"]) == ("blocked", "black")
+    assert answers[blocked]["list_name"] == "чёрный список"
+    assert answers[notified]["verdict"] == "not_registered"
+    assert answers[notified]["block_date"] == "2026-12-01"
+    assert answers[notified]["list_name"] == "серый список"
+    assert "2026" in answers[notified]["advice"]
+    assert answers[stolen]["verdict"] == "stolen"  # a registration does not outweigh a theft
+    assert answers[stolen]["list_colour"] == "black"
+
+
+def test_the_list_colour_is_named_in_three_languages(
+    app_client: TestClient, db_session: Session
+) -> None:
+    imei = make_imei("35467819", 80)
+    register_device(db_session, [imei])
+    names = {
+        lang: app_client.get(f"/api/v1/imei/{imei}?lang={lang}").json()["list_name"]
+        for lang in ("ru", "kk", "en")
+    }
+    assert names == {"ru": "белый список", "kk": "ақ тізім", "en": "white list"}
+    page = app_client.get(f"/?imei={imei}&lang=kk").text
+    assert "ақ тізім" in page

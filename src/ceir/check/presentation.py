@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date
 
 from ceir import identifiers
-from ceir.check.service import CheckResult, Signal, Verdict
+from ceir.check.service import CheckResult, ListColour, Signal, Verdict
 from ceir.registry.models import RegistrationSource
 from ceir.web.i18n import get_translations, normalise_language
 
@@ -16,9 +16,44 @@ from ceir.web.i18n import get_translations, normalise_language
 DISPLAY_TIMEZONE = ZoneInfo("Asia/Almaty")
 
 
-def describe(result: CheckResult, lang: str) -> dict[str, str]:
-    """`title` and `advice` for any verdict, plus `reason` for an invalid IMEI. Plain text."""
+def list_name(colour: ListColour, lang: str) -> str:
+    """The list a device is on, in the words people use (white, grey, black list)."""
     _ = get_translations(lang).gettext
+    names = {
+        ListColour.WHITE: _("white list"),
+        ListColour.GREY: _("grey list"),
+        ListColour.BLACK: _("black list"),
+    }
+    return names[colour]
+
+
+def describe(result: CheckResult, lang: str) -> dict[str, str]:
+    """`title`, `advice` and `list` for any verdict, `reason` for an invalid IMEI. Plain text."""
+    words = _describe(result, lang)
+    words["list"] = list_name(result.list_colour, lang)
+    return words
+
+
+def _describe(result: CheckResult, lang: str) -> dict[str, str]:
+    _ = get_translations(lang).gettext
+    if result.verdict is Verdict.STOLEN:
+        return {
+            "title": _("Reported stolen"),
+            "advice": _(
+                "This phone was reported lost or stolen. It is blocked on every Kazakh network. "
+                "Do not buy it; if it is offered to you, tell the police."
+            ),
+        }
+    if result.verdict is Verdict.BLOCKED:
+        return {
+            "title": _("Blocked"),
+            "advice": _(
+                "This phone is blocked on Kazakh mobile networks since %(date)s. If it is yours "
+                "and you brought it in lawfully, file an appeal with your travel dates and "
+                "import documents: once it is approved the phone is unblocked."
+            )
+            % {"date": _long_date(result.block_date, lang)},
+        }
     if result.verdict is Verdict.REGISTERED and result.registration is not None:
         return {
             "title": _("Registered"),
@@ -47,6 +82,16 @@ def describe(result: CheckResult, lang: str) -> dict[str, str]:
             "title": _("Invalid IMEI"),
             "advice": advice,
             "reason": invalid_reason(result, lang),
+        }
+    if result.block_date is not None:
+        return {
+            "title": _("Not in the registry"),
+            "advice": _(
+                "This IMEI is not in the national registry and the phone will be blocked on "
+                "%(date)s unless it is registered. If it is yours, register it before then; if "
+                "you are buying it, do not pay before the seller shows the import documents."
+            )
+            % {"date": _long_date(result.block_date, lang)},
         }
     return {
         "title": _("Not in the registry"),
@@ -110,6 +155,10 @@ def registered_on(moment: dt.datetime, lang: str) -> str:
     """The calendar date in Almaty, spelled the way `lang` writes dates."""
     local = moment.astimezone(DISPLAY_TIMEZONE).date()
     return format_date(local, format="long", locale=normalise_language(lang) or "ru")
+
+
+def _long_date(day: dt.date | None, lang: str) -> str:
+    return format_date(day, format="long", locale=normalise_language(lang) or "ru") if day else "—"
 
 
 def _digit_count(query: str) -> int:

@@ -6,7 +6,7 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
-from ceir.check.service import Signal, Verdict
+from ceir.check.service import ListColour, Signal, Verdict
 from ceir.registry.models import RegistrationSource
 
 
@@ -40,6 +40,11 @@ class CheckOut(BaseModel):
     imei: str | None = Field(description="the IMEI as 15 digits with its check digit")
     tac: str | None
     verdict: Verdict
+    list_colour: ListColour = Field(description="white, grey or black list")
+    list_name: str = Field(description="the list's name in the requested language")
+    block_date: dt.date | None = Field(
+        default=None, description="when a notified device will be (or a blocked one was) blocked"
+    )
     title: str = Field(description="the verdict in words, in the requested language")
     advice: str = Field(description="what a buyer or owner should do, in the requested language")
     language: str

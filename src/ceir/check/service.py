@@ -5,27 +5,47 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from ceir import identifiers
 from ceir.bulk import keys_temp_table
+from ceir.network.models import DeviceState, DeviceStateName, StolenDevice
 from ceir.registry.models import RegistrationSource
 from ceir.registry.service import find_registration
 from ceir.tac.service import DeviceModel, lookup, lookup_many
 
 
 class Verdict(enum.StrEnum):
-    """What a check says about an IMEI; network enforcement adds the states of blocking."""
+    """What a check says about an IMEI, most severe first where several apply."""
 
-    REGISTERED = "registered"
-    NOT_REGISTERED = "not_registered"
+    STOLEN = "stolen"  # reported lost or stolen: blocked on every network
+    BLOCKED = "blocked"  # on the block list (not registered after the grace period, fake...)
     INVALID = "invalid"
+    REGISTERED = "registered"
+    NOT_REGISTERED = "not_registered"  # high risk of blocking; may carry a block date
+
+
+class ListColour(enum.StrEnum):
+    """The white, grey and black lists, as people in Kazakhstan know them."""
+
+    WHITE = "white"
+    GREY = "grey"
+    BLACK = "black"
+
+
+LIST_OF = {
+    Verdict.REGISTERED: ListColour.WHITE,
+    Verdict.NOT_REGISTERED: ListColour.GREY,
+    Verdict.BLOCKED: ListColour.BLACK,
+    Verdict.STOLEN: ListColour.BLACK,
+    Verdict.INVALID: ListColour.BLACK,
+}
 
 
 class Signal(enum.StrEnum):
@@ -51,6 +71,11 @@ class CheckResult:
     registration: Registered | None = None
     device: DeviceModel | None = None
     signals: list[Signal] = field(default_factory=list)
+    block_date: dt.date | None = None  # when a notified or blocked device is (was) blocked
+
+    @property
+    def list_colour(self) -> ListColour:
+        return LIST_OF[self.verdict]
 
 
 def check_imei(db: Session | Connection, query: str) -> CheckResult:
@@ -60,13 +85,40 @@ def check_imei(db: Session | Connection, query: str) -> CheckResult:
         return CheckResult(query, Verdict.INVALID, invalid_code=exc.code, invalid_reason=str(exc))
     registration = find_registration(db, imei.key)
     device = lookup(db, imei.tac)
-    return _result(
+    result = _result(
         query,
         imei.imei15,
         imei.tac,
         device,
         Registered(registration.source, registration.registered_at) if registration else None,
     )
+    stolen = db.execute(
+        select(StolenDevice.imei).where(
+            StolenDevice.imei == imei.key, StolenDevice.cancelled_at.is_(None)
+        )
+    ).first()
+    state = db.execute(
+        select(DeviceState.state, DeviceState.block_date).where(DeviceState.imei == imei.key)
+    ).first()
+    return with_enforcement(
+        result,
+        stolen=stolen is not None,
+        state=state[0] if state else None,
+        block_date=state[1] if state else None,
+    )
+
+
+def with_enforcement(
+    result: CheckResult, *, stolen: bool, state: str | None, block_date: dt.date | None
+) -> CheckResult:
+    """What network enforcement adds: stolen and blocked outrank registered; a block date."""
+    if stolen:
+        return replace(result, verdict=Verdict.STOLEN, block_date=block_date)
+    if state == DeviceStateName.BLOCKED:
+        return replace(result, verdict=Verdict.BLOCKED, block_date=block_date)
+    if state == DeviceStateName.NOTIFIED:
+        return replace(result, block_date=block_date)
+    return result
 
 
 def _result(
@@ -87,6 +139,8 @@ BULK_COLUMNS = [
     "query",
     "imei",
     "verdict",
+    "list",
+    "block_date",
     "reason",
     "brand",
     "model",
@@ -115,12 +169,21 @@ def check_table(db: Session | Connection, queries: Sequence[str]) -> pa.Table:
     model = np.full(n, None, dtype=object)
     marketing = np.full(n, None, dtype=object)
     signals = np.full(n, None, dtype=object)
+    block_date = np.full(n, None, dtype=object)
 
     if valid.size:
-        found_rows, found_sources, found_times = _registrations_of(conn, keys[valid], valid)
+        keys_temp_table(conn, "tmp_check_keys", keys[valid], valid)
+        found_rows, found_sources, found_times = _registrations_of(conn)
         verdict[found_rows] = Verdict.REGISTERED.value
         source[found_rows] = found_sources
         registered_at[found_rows] = found_times
+        for row_no, state, blocked_from, stolen in _enforcement_of(conn):
+            block_date[row_no] = str(blocked_from)[:10] if blocked_from else None
+            if stolen:
+                verdict[row_no] = Verdict.STOLEN.value
+            elif state == DeviceStateName.BLOCKED:
+                verdict[row_no] = Verdict.BLOCKED.value
+        conn.exec_driver_sql("DROP TABLE tmp_check_keys")
 
         tac_numbers = keys[valid] // 1_000_000
         unique_tacs, inverse = np.unique(tac_numbers, return_inverse=True)
@@ -150,6 +213,8 @@ def check_table(db: Session | Connection, queries: Sequence[str]) -> pa.Table:
             pa.array(list(queries), pa.string()),
             pa.array(imei, pa.string()),
             pa.array(verdict, pa.string()),
+            pa.array([LIST_OF[Verdict(v)].value for v in verdict.tolist()], pa.string()),
+            pa.array(block_date, pa.string()),
             pa.array(reason, pa.string()),
             pa.array(brand, pa.string()),
             pa.array(model, pa.string()),
@@ -162,11 +227,25 @@ def check_table(db: Session | Connection, queries: Sequence[str]) -> pa.Table:
     )
 
 
-def _registrations_of(
-    conn: Connection, keys: np.ndarray, rows: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, source, registered_at ISO UTC) of the registration in force for each registered key."""
-    keys_temp_table(conn, "tmp_check_keys", keys, rows)
+def _enforcement_of(conn: Connection) -> list[tuple[int, str | None, object, bool]]:
+    """(row, state, block date, stolen) of the keys in tmp_check_keys that have any."""
+    if conn.dialect.name == "postgresql":
+        as_text = "lpad(t.imei_key::text, 14, '0')"
+    else:
+        as_text = "printf('%014d', t.imei_key)"
+    rows = conn.exec_driver_sql(
+        f"SELECT t.row_no, ds.state, ds.block_date, sd.imei IS NOT NULL "  # noqa: S608
+        f"FROM tmp_check_keys t "
+        f"LEFT JOIN device_states ds ON ds.imei = {as_text} "
+        f"LEFT JOIN stolen_devices sd ON sd.imei = {as_text} AND sd.cancelled_at IS NULL "
+        f"WHERE ds.imei IS NOT NULL OR sd.imei IS NOT NULL"
+    ).all()
+    return [(int(r[0]), r[1], r[2], bool(r[3])) for r in rows]
+
+
+def _registrations_of(conn: Connection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, source, registered_at ISO UTC) of the registration in force for each key of
+    tmp_check_keys that is registered."""
     if conn.dialect.name == "postgresql":
         stamp = "to_char(r.registered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
     else:
@@ -182,7 +261,6 @@ def _registrations_of(
         found = cursor.fetchall()
     finally:
         cursor.close()
-    conn.exec_driver_sql("DROP TABLE tmp_check_keys")
     if not found:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty.astype(object), empty.astype(object)

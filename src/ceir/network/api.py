@@ -179,6 +179,21 @@ def download_list_file(
     "/{operator}/dumps",
     status_code=201,
     summary="Push a network dump",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                },
+            },
+        }
+    },
     responses={
         200: {"description": "This very file was loaded before; nothing changed"},
         201: {"description": "Loaded; the import report"},

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +25,9 @@ from ceir.audit import service as audit
 from ceir.bulk import insert_columns
 from ceir.config import Settings, get_settings
 from ceir.db import utcnow
+from ceir.eir import journal
+from ceir.eir.index import make_index, write_snapshot
+from ceir.eir.snapshots import codes_from_run
 from ceir.errors import InvalidInput
 from ceir.network import lists
 from ceir.network.models import (
@@ -48,6 +53,14 @@ class RunReport:
     counts: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    step_seconds: dict[str, float] = field(default_factory=dict)
+
+
+@contextmanager
+def _timed(steps: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    steps[name] = round(time.perf_counter() - started, 3)
 
 
 def classify(
@@ -71,19 +84,30 @@ def classify(
     report = RunReport(run.id, run_date)
     counts = report.counts
 
+    watermark = journal.last_id(db)  # later single changes reach the real-time check by journal
     with open_store(settings) as con:
         # Both stores change together or not at all: DuckDB commits right after the relational
         # database does, and a failure before that rolls both back.
         con.execute("BEGIN")
+        steps = report.step_seconds
         try:
-            counts["registry_keys_synced"] = _sync_registry(db, con)
-            _load_reference(db, con)
-            counts["sightings_merged"] = _merge_staged(db, con, run, settings)
-            counts["amnesty_registered"] = _apply_amnesty(db, con, run_date, settings)
-            counts.update(_evaluate(con, run_date, settings))
-            counts.update(_transition(con, run_date, settings))
-            _write_states(db, con, run)
-            report.files = lists.generate(db, con, run, settings)
+            with _timed(steps, "registry_sync"):
+                counts["registry_keys_synced"] = _sync_registry(db, con)
+            with _timed(steps, "reference"):
+                _load_reference(db, con)
+            with _timed(steps, "merge"):
+                counts["sightings_merged"] = _merge_staged(db, con, run, settings)
+            with _timed(steps, "amnesty"):
+                counts["amnesty_registered"] = _apply_amnesty(db, con, run_date, settings)
+            with _timed(steps, "evaluate"):
+                counts.update(_evaluate(con, run_date, settings))
+                counts.update(_transition(con, run_date, settings))
+            with _timed(steps, "states"):
+                _write_states(db, con, run)
+            with _timed(steps, "lists"):
+                report.files = lists.generate(db, con, run, settings)
+            with _timed(steps, "index"):
+                keys, codes = codes_from_run(con)
             run.counts = counts
             run.finished_at = utcnow()
             audit.record(
@@ -100,6 +124,8 @@ def classify(
             con.execute("ROLLBACK")
             db.rollback()
             raise
+    with _timed(steps, "index_write"):
+        write_snapshot(settings.eir_dir, make_index(keys, codes, journal_id=watermark))
     report.seconds = time.perf_counter() - started
     return report
 

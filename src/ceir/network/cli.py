@@ -81,7 +81,8 @@ def classify_command(
     table = Table(title=f"Run {report.run_id} for {run_date}", show_header=False)
     for name, value in report.counts.items():
         table.add_row(name, f"{value:,}" if isinstance(value, int) else str(value))
-    table.add_row("seconds", f"{report.seconds:.1f}")
+    steps = ", ".join(f"{name} {seconds:.1f}" for name, seconds in report.step_seconds.items())
+    table.add_row("seconds", f"{report.seconds:.1f} ({steps})")
     console.print(table)
     console.print(f"Lists in {get_settings().lists_dir / str(report.run_id)}")
 

@@ -76,8 +76,8 @@ KINDS: dict[str, dict[str, Any]] = {
         "key": ["imei", "imsi", "msisdn"],
     },
     "exception": {
-        "columns": ["imei", "imsi", "reason"],
-        "key": ["imei", "imsi"],
+        "columns": ["imei", "imsi", "msisdn", "reason"],
+        "key": ["imei", "imsi", "msisdn"],
     },
 }
 
@@ -172,6 +172,7 @@ def _current_lists(
         f"""
         CREATE OR REPLACE TEMP TABLE now_exception AS
         SELECT DISTINCT s.operator, {imei_text} AS imei, s.imsi::VARCHAR AS imsi,
+               s.msisdn::VARCHAR AS msisdn,
                CASE WHEN n.imei IN (SELECT imei FROM paused) THEN 'appeal' ELSE 'roaming' END
                    AS reason
         FROM next_states n JOIN sightings s ON s.imei = n.imei AND s.last_seen >= ?

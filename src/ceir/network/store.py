@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS list_notification (
     reasons VARCHAR, language VARCHAR, sms_text VARCHAR
 );
 CREATE TABLE IF NOT EXISTS list_exception (
-    operator VARCHAR, imei VARCHAR, imsi VARCHAR, reason VARCHAR
+    operator VARCHAR, imei VARCHAR, imsi VARCHAR, msisdn VARCHAR, reason VARCHAR
 );
 """
 

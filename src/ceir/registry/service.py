@@ -18,7 +18,7 @@ from ceir import identifiers
 from ceir.audit import service as audit
 from ceir.bulk import insert_columns, keys_temp_table
 from ceir.db import utcnow
-from ceir.errors import FileRejected
+from ceir.errors import CeirError, FileRejected
 from ceir.importing import (
     CsvTable,
     ImportReport,
@@ -513,3 +513,49 @@ def register_devices_bulk(
             "(SELECT COALESCE(MAX(id), 1) FROM devices))"
         )
     return device_ids
+
+
+class AlreadyRegistered(CeirError):
+    code = "already_registered"
+    status = 409
+    title = "Already registered"
+
+
+def register_device(
+    db: Session,
+    *,
+    imei_keys: list[str],
+    source: RegistrationSource,
+    actor: str,
+    evidence: dict[str, object],
+    brand: str | None = None,
+    model: str | None = None,
+    now: dt.datetime | None = None,
+) -> int:
+    """Register one device (1-4 IMEI keys) now; its real-time answer turns white at once.
+
+    Refuses, naming the IMEI, when any key is already registered to a device.
+    """
+    from ceir.eir import journal
+    from ceir.eir.index import DeviceCode
+
+    keys = [int(k) for k in imei_keys]
+    taken = db.scalars(select(DeviceImei.imei_key).where(DeviceImei.imei_key.in_(keys))).all()
+    if taken:
+        raise AlreadyRegistered(f"IMEI {str(taken[0]).zfill(14)} is already registered")
+    device_ids = register_devices_bulk(
+        db.connection(),
+        keys=np.array([keys], dtype=np.int64),
+        present=np.ones((1, len(keys)), dtype=bool),
+        source=source,
+        actor=actor,
+        now=now or utcnow(),
+        brands=[brand],
+        models=[model],
+        evidence=[evidence],
+    )
+    journal.record(db, [(key, DeviceCode.ALLOWED) for key in keys])
+    audit.record(db, actor=actor, action="registry.register", object_type="device",
+                 object_id=str(int(device_ids[0])),
+                 details={"source": source.value, "imeis": [str(k).zfill(14) for k in keys]})
+    return int(device_ids[0])

@@ -1,0 +1,1 @@
+"""Citizens: sign-in by IIN and SMS code, personal-import registrations, unblocking appeals."""

@@ -1,0 +1,160 @@
+"""The in-memory index of device states both real-time checks answer from.
+
+A snapshot is two sorted arrays (14-digit IMEI keys and a status code per key) written as one
+Arrow IPC file; the server loads the newest snapshot, serves it while a newer one loads, and swaps
+by replacing one reference. Between snapshots, single changes (an approved appeal, a personal
+registration, a stolen report) arrive through a journal in the database and patch an overlay.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+
+class DeviceCode(enum.IntEnum):
+    """What the index knows of a device; the policy turns it into an answer."""
+
+    ALLOWED = 0  # registered or exempt
+    NOTIFIED = 1  # grace period running
+    UNDER_APPEAL = 2  # an open appeal holds its block
+    BLOCKED_UNREGISTERED = 3  # blocked only for not being registered
+    BLOCKED = 4  # blocked for another reason (invalid, unknown TAC, clone)
+    STOLEN = 5
+
+
+SNAPSHOT_PREFIX = "eir-index-"
+
+
+@dataclass
+class EquipmentIndex:
+    keys: npt.NDArray[np.int64]  # sorted, unique
+    codes: npt.NDArray[np.uint8]
+    built_at: dt.datetime
+    name: str = "empty"
+    journal_id: int = 0  # journal entries up to this id are already in the arrays
+    overlay: dict[int, DeviceCode] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.keys.size)
+
+    def code_of(self, key: int) -> DeviceCode | None:
+        """The code of one 14-digit key, or None when the index has never heard of it."""
+        patched = self.overlay.get(key)
+        if patched is not None:
+            return patched
+        position = int(np.searchsorted(self.keys, key))
+        if position < self.keys.size and self.keys[position] == key:
+            return DeviceCode(int(self.codes[position]))
+        return None
+
+    def codes_of(self, keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int16]:
+        """Codes of many keys at once; -1 where unknown (the overlay is not consulted)."""
+        positions = np.searchsorted(self.keys, keys)
+        positions = np.minimum(positions, max(self.keys.size - 1, 0))
+        found = self.keys.size > 0
+        result = np.full(keys.shape, -1, dtype=np.int16)
+        if found:
+            hit = self.keys[positions] == keys
+            result[hit] = self.codes[positions[hit]]
+        return result
+
+
+def empty_index() -> EquipmentIndex:
+    return EquipmentIndex(np.zeros(0, np.int64), np.zeros(0, np.uint8), dt.datetime.now(dt.UTC))
+
+
+def make_index(
+    keys: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8], *, journal_id: int,
+    built_at: dt.datetime | None = None,
+) -> EquipmentIndex:
+    """Sort and de-duplicate; where a key appears twice the most severe code wins."""
+    order = np.lexsort((-codes.astype(np.int16), keys))
+    keys, codes = keys[order], codes[order]
+    first = np.ones(keys.size, dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    return EquipmentIndex(keys[first], codes[first], built_at or dt.datetime.now(dt.UTC),
+                          journal_id=journal_id)
+
+
+def write_snapshot(folder: Path, index: EquipmentIndex) -> Path:
+    """Write atomically (temporary name, then rename), so a reader never sees half a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{SNAPSHOT_PREFIX}{index.built_at:%Y%m%dT%H%M%S%f}.arrow"
+    table = pa.table({"key": index.keys, "code": index.codes})
+    table = table.replace_schema_metadata(
+        {"built_at": index.built_at.isoformat(), "journal_id": str(index.journal_id)}
+    )
+    partial = folder / f".{name}.partial"
+    with ipc.new_file(str(partial), table.schema) as writer:
+        writer.write_table(table)
+    os.replace(partial, folder / name)
+    for old in sorted(folder.glob(f"{SNAPSHOT_PREFIX}*.arrow"))[:-3]:
+        old.unlink(missing_ok=True)  # keep the last few for a rollback by hand
+    return folder / name
+
+
+def latest_snapshot(folder: Path) -> Path | None:
+    found = sorted(folder.glob(f"{SNAPSHOT_PREFIX}*.arrow")) if folder.exists() else []
+    return found[-1] if found else None
+
+
+def load_snapshot(path: Path) -> EquipmentIndex:
+    with pa.memory_map(str(path)) as source:
+        table = ipc.open_file(source).read_all()
+    metadata = table.schema.metadata or {}
+    built = metadata.get(b"built_at", b"").decode() or dt.datetime.now(dt.UTC).isoformat()
+    return EquipmentIndex(
+        table.column("key").to_numpy().astype(np.int64, copy=False),
+        table.column("code").to_numpy().astype(np.uint8, copy=False),
+        dt.datetime.fromisoformat(built),
+        name=path.name,
+        journal_id=int(metadata.get(b"journal_id", b"0")),
+    )
+
+
+class IndexHolder:
+    """The index in service: readers take `current` without a lock; writers replace it whole."""
+
+    def __init__(self, index: EquipmentIndex | None = None) -> None:
+        self.current = index or empty_index()
+        self.journal_id = self.current.journal_id  # the last journal entry applied
+        self._entries: list[tuple[int, int, DeviceCode]] = []
+        self._lock = threading.Lock()
+
+    def swap(self, index: EquipmentIndex) -> None:
+        """Serve a new snapshot; journal entries it does not yet contain stay applied."""
+        with self._lock:
+            self._entries = [e for e in self._entries if e[0] > index.journal_id]
+            index.overlay = {key: code for _id, key, code in self._entries}
+            self.journal_id = max(self.journal_id, index.journal_id)
+            self.current = index
+
+    def apply(self, entries: Iterable[tuple[int, int, DeviceCode]]) -> None:
+        """Apply journal entries (id, key, code), oldest first."""
+        fresh = [e for e in entries if e[0] > self.journal_id]
+        if not fresh:
+            return
+        with self._lock:
+            self._entries.extend(fresh)
+            overlay = dict(self.current.overlay)
+            overlay.update((key, code) for _id, key, code in fresh)
+            self.current.overlay = overlay  # one reference replaced: readers see old or new
+            self.journal_id = fresh[-1][0]
+
+    def info(self) -> dict[str, Any]:
+        index = self.current
+        return {"devices": len(index), "snapshot": index.name,
+                "built_at": index.built_at.isoformat(), "journal_id": self.journal_id,
+                "patches": len(index.overlay)}

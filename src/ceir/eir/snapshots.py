@@ -1,0 +1,87 @@
+"""Building the real-time index: from the relational database, or from a classification run."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ceir.eir import journal
+from ceir.eir.index import DeviceCode, EquipmentIndex, make_index
+from ceir.network.models import BlockPause, DeviceState, StolenDevice
+
+FETCH_BATCH = 1_000_000
+
+# The code of a device in a state, in SQL over (state, reasons, paused, stolen) columns.
+CODE_SQL = f"""
+    CASE WHEN stolen THEN {DeviceCode.STOLEN.value}
+         WHEN state IS NULL THEN {DeviceCode.ALLOWED.value}
+         WHEN paused THEN {DeviceCode.UNDER_APPEAL.value}
+         WHEN state = 'notified' THEN {DeviceCode.NOTIFIED.value}
+         WHEN reasons = 'not_registered' THEN {DeviceCode.BLOCKED_UNREGISTERED.value}
+         ELSE {DeviceCode.BLOCKED.value} END
+"""
+
+
+def build_from_database(db: Session) -> EquipmentIndex:
+    """Everything from the relational database (start-up without a snapshot, `ceir eir build`)."""
+    watermark = journal.last_id(db)  # read first: later changes come through the journal
+    parts_keys: list[npt.NDArray[np.int64]] = []
+    parts_codes: list[npt.NDArray[np.uint8]] = []
+    result = db.connection().exec_driver_sql(
+        "SELECT di.imei_key FROM device_imeis di JOIN registrations r "
+        "ON r.device_id = di.device_id WHERE r.revoked_at IS NULL"
+    )
+    while rows := result.fetchmany(FETCH_BATCH):
+        keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        parts_keys.append(keys)
+        parts_codes.append(np.full(keys.size, DeviceCode.ALLOWED.value, dtype=np.uint8))
+
+    paused = {i for (i,) in db.execute(
+        select(BlockPause.imei).where(BlockPause.ended_at.is_(None)))}
+    stolen = {i for (i,) in db.execute(
+        select(StolenDevice.imei).where(StolenDevice.cancelled_at.is_(None)))}
+    con = duckdb.connect()
+    try:
+        states = db.execute(select(DeviceState.imei, DeviceState.state, DeviceState.reasons)).all()
+        digits: list[tuple[int, str | None, str, bool, bool]] = [
+            (int(i), s, r, i in paused, i in stolen) for i, s, r in states if i.isdigit()
+        ]
+        digits += [(int(i), None, "", i in paused, True) for i in stolen
+                    if i.isdigit() and i not in {s[0] for s in states}]
+        if digits:
+            columns = list(zip(*digits, strict=True))
+            table = con.execute(
+                f"SELECT key, ({CODE_SQL})::UTINYINT AS code FROM (SELECT unnest(?) AS key, "
+                "unnest(?) AS state, unnest(?) AS reasons, unnest(?) AS paused, "
+                "unnest(?) AS stolen)",
+                [list(c) for c in columns],
+            ).fetchnumpy()
+            parts_keys.append(table["key"].astype(np.int64))
+            parts_codes.append(table["code"].astype(np.uint8))
+    finally:
+        con.close()
+    if not parts_keys:
+        return make_index(np.zeros(0, np.int64), np.zeros(0, np.uint8), journal_id=watermark)
+    return make_index(np.concatenate(parts_keys), np.concatenate(parts_codes),
+                      journal_id=watermark)
+
+
+def codes_from_run(con: duckdb.DuckDBPyConnection) -> tuple[npt.NDArray[np.int64],
+                                                             npt.NDArray[np.uint8]]:
+    """Keys and codes as a classification run leaves them (its temp tables in DuckDB)."""
+    arrays = con.execute(
+        f"""
+        SELECT key, ({CODE_SQL})::UTINYINT AS code FROM (
+            SELECT coalesce(n.imei, r.imei, s.imei) AS key, n.state, n.reasons,
+                   coalesce(n.imei IN (SELECT imei FROM paused), false) AS paused,
+                   s.imei IS NOT NULL AS stolen
+            FROM (SELECT DISTINCT imei FROM registered) r
+            FULL JOIN next_states n ON n.imei = r.imei
+            FULL JOIN stolen s ON s.imei = coalesce(n.imei, r.imei)
+        ) WHERE key >= 0
+        """
+    ).fetchnumpy()
+    return arrays["key"].astype(np.int64), arrays["code"].astype(np.uint8)
