@@ -70,6 +70,7 @@ def list_(
     with session_scope() as session:
         keys = list_keys(session, owner_kind=owner_kind, owner=owner)
     table = Table("key id", "owner", "scopes", "label", "created", "last used", "revoked")
+    table.columns[0].no_wrap = True  # the id is what people copy: never break it
     for column in table.columns:
         column.overflow = "fold"  # a narrow terminal wraps a cell rather than cutting it
     for key in keys:
@@ -82,7 +83,7 @@ def list_(
             f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "",
             f"[red]{key.revoked_at:%Y-%m-%d %H:%M}[/red]" if key.revoked_at else "",
         )
-    console.print(table)
+    Console().print(table)  # made now, so it measures the terminal (or COLUMNS) of this run
 
 
 @app.command("revoke")
