@@ -115,7 +115,7 @@ def test_bulk_check_reports_blocked_and_stolen_devices(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     with out.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    assert [(r["verdict"], r["list"], r["block_date"]) for r in rows] == [
+    assert [(r["verdict"], r["list_colour"], r["block_date"]) for r in rows] == [
         ("blocked", "black", "2026-01-31"),
         ("stolen", "black", ""),
         ("not_registered", "grey", ""),

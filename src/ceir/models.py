@@ -17,6 +17,7 @@ from ceir.importing import ImportBatch
 from ceir.network.models import (
     BlockPause,
     ClassificationRun,
+    DeviceFlag,
     DeviceState,
     DeviceStateChange,
     ListFile,
@@ -24,22 +25,26 @@ from ceir.network.models import (
     StolenDevice,
     Subscriber,
 )
+from ceir.partners.models import ApiKeyUsage, CheckJob, Sale
 from ceir.registry.models import Declaration, Device, DeviceImei, Registration
 from ceir.review.models import Officer, OfficerSession
 from ceir.tac.models import TacModel
 
 __all__ = [
     "ApiKey",
+    "ApiKeyUsage",
     "Application",
     "ApplicationEvent",
     "AuditEvent",
     "Base",
     "BlockPause",
     "BorderCrossing",
+    "CheckJob",
     "CitizenSession",
     "ClassificationRun",
     "Declaration",
     "Device",
+    "DeviceFlag",
     "DeviceImei",
     "DeviceState",
     "DeviceStateChange",
@@ -51,6 +56,7 @@ __all__ = [
     "OfficerSession",
     "OperatorImport",
     "Registration",
+    "Sale",
     "SignInCode",
     "SmsMessage",
     "StolenDevice",

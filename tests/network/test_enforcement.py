@@ -322,3 +322,14 @@ def test_each_run_leaves_a_real_time_index_snapshot_of_every_state(
     rebuilt = build_from_database(db_session)
     assert rebuilt.keys.tolist() == index.keys.tolist()
     assert rebuilt.codes.tolist() == index.codes.tolist()
+
+
+def test_clones_are_flagged_for_buyers_even_when_not_blocked(
+    db_session: Session, settings: Settings, tmp_path: Path, registered: list
+) -> None:
+    from ceir.network.models import DeviceFlag
+
+    run_day(db_session, settings, tmp_path, DAY1, {"kcell": day_rows(registered)})
+
+    flags = db_session.execute(select(DeviceFlag.imei, DeviceFlag.flag)).all()
+    assert [(f[0], f[1]) for f in flags] == [(CLONED[:14], "duplicate")]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from ceir import identifiers
@@ -78,6 +78,15 @@ class CheckResult:
         return LIST_OF[self.verdict]
 
 
+# Built once: building a select costs more than SQLite takes to run it, on every public check.
+_STOLEN = select(StolenDevice.imei).where(
+    StolenDevice.imei == bindparam("imei"), StolenDevice.cancelled_at.is_(None)
+)
+_STATE = select(DeviceState.state, DeviceState.block_date).where(
+    DeviceState.imei == bindparam("imei")
+)
+
+
 def check_imei(db: Session | Connection, query: str) -> CheckResult:
     try:
         imei = identifiers.parse_imei(query)
@@ -92,14 +101,8 @@ def check_imei(db: Session | Connection, query: str) -> CheckResult:
         device,
         Registered(registration.source, registration.registered_at) if registration else None,
     )
-    stolen = db.execute(
-        select(StolenDevice.imei).where(
-            StolenDevice.imei == imei.key, StolenDevice.cancelled_at.is_(None)
-        )
-    ).first()
-    state = db.execute(
-        select(DeviceState.state, DeviceState.block_date).where(DeviceState.imei == imei.key)
-    ).first()
+    stolen = db.execute(_STOLEN, {"imei": imei.key}).first()
+    state = db.execute(_STATE, {"imei": imei.key}).first()
     return with_enforcement(
         result,
         stolen=stolen is not None,
@@ -139,7 +142,7 @@ BULK_COLUMNS = [
     "query",
     "imei",
     "verdict",
-    "list",
+    "list_colour",
     "block_date",
     "reason",
     "brand",

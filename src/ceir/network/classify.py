@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ceir import identifiers
@@ -33,11 +33,12 @@ from ceir.network import lists
 from ceir.network.models import (
     BlockPause,
     ClassificationRun,
+    DeviceFlag,
     DeviceState,
     OperatorImport,
     StolenDevice,
 )
-from ceir.network.rules import CONDITIONS
+from ceir.network.rules import CONDITIONS, Condition
 from ceir.network.store import first, open_store
 from ceir.registry.models import RegistrationSource
 from ceir.registry.service import register_devices_bulk
@@ -104,6 +105,7 @@ def classify(
                 counts.update(_transition(con, run_date, settings))
             with _timed(steps, "states"):
                 _write_states(db, con, run)
+                counts["flagged_duplicate"] = _write_flags(db, con, run)
             with _timed(steps, "lists"):
                 report.files = lists.generate(db, con, run, settings)
             with _timed(steps, "index"):
@@ -583,3 +585,33 @@ def _write_states(db: Session, con: duckdb.DuckDBPyConnection, run: Classificati
         insert_columns(
             conn, "device_state_changes", {**transitions, "run_id": run.id, "on_date": run.run_date}
         )
+
+
+def _write_flags(db: Session, con: duckdb.DuckDBPyConnection, run: ClassificationRun) -> int:
+    """Informative findings (clones) replace the previous run's, for buyers and partners."""
+    flagged = (
+        con.sql(
+            f"""
+            SELECT {_imei_text("e")} AS imei FROM evaluated e
+            LEFT JOIN raw_imeis raw_e ON raw_e.id = e.imei
+            WHERE e.duplicate
+            """
+        )
+        .to_arrow_table()
+        .column("imei")
+        .to_pylist()
+    )
+    conn = db.connection()
+    conn.execute(delete(DeviceFlag).where(DeviceFlag.flag == Condition.DUPLICATE.value))
+    if flagged:
+        insert_columns(
+            conn,
+            "device_flags",
+            {
+                "imei": flagged,
+                "flag": Condition.DUPLICATE.value,
+                "since": run.run_date,
+                "run_id": run.id,
+            },
+        )
+    return len(flagged)

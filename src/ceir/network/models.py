@@ -136,3 +136,14 @@ class BlockPause(Base):
     reference: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class DeviceFlag(Base):
+    """An informative condition a run found (a cloned IMEI), shown to buyers and partners."""
+
+    __tablename__ = "device_flags"
+
+    imei: Mapped[str] = mapped_column(String(20), primary_key=True)
+    flag: Mapped[str] = mapped_column(String(32), primary_key=True)  # e.g. duplicate
+    since: Mapped[dt.date] = mapped_column(Date)
+    run_id: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,1 @@
+"""Partners: marketplaces and shops checking IMEIs in bulk, recording sales; importers' keys."""

@@ -1,0 +1,113 @@
+"""The partners' API: bulk checks, jobs for large files, sale records, usage of one's key."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
+from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
+
+from ceir.apikeys.deps import require_scope
+from ceir.apikeys.models import ApiKey
+from ceir.apikeys.service import SCOPE_CHECK
+from ceir.db import utcnow
+from ceir.errors import InvalidInput, NotFound, PayloadTooLarge
+from ceir.partners import service
+from ceir.partners.schemas import (
+    BulkCheckIn,
+    BulkCheckOut,
+    CheckAnswer,
+    JobOut,
+    SaleIn,
+    SaleOut,
+    UsageDay,
+)
+from ceir.web.deps import get_db
+
+router = APIRouter(prefix="/api/v1/partners", tags=["partners"])
+CheckKey = Annotated[ApiKey, Depends(require_scope(SCOPE_CHECK))]
+Db = Annotated[Session, Depends(get_db)]
+MAX_JOB_BYTES = 64 * 1024 * 1024  # a million IMEIs with brand and model fit well within this
+
+
+@router.post("/checks", response_model=BulkCheckOut, summary="Check up to 10,000 IMEIs at once")
+async def bulk_check(request: Request, key: CheckKey, db: Db) -> BulkCheckOut:
+    """JSON `{"items": [{"imei": …, "brand": …, "model": …}]}` or CSV (`text/csv`) with a header
+    `imei[,brand,model]` (or one IMEI a line). Answers keep the order; a bad line is marked
+    `invalid` on its own."""
+    body = await request.body()
+    if request.headers.get("content-type", "").startswith("application/json"):
+        items = [
+            service.CheckItem(i.imei, i.brand, i.model)
+            for i in BulkCheckIn.model_validate_json(body).items
+        ]
+    else:
+        items = service.parse_items(body.decode("utf-8-sig", errors="replace"))
+    if len(items) > service.MAX_BATCH:
+        raise PayloadTooLarge(f"at most {service.MAX_BATCH} IMEIs in one request; use /jobs")
+    service.admit(db, key, len(items), utcnow())
+    answers = service.check_batch(db, items)
+    return BulkCheckOut(results=[CheckAnswer(**a) for a in answers])
+
+
+def _job_out(request: Request, job: object) -> JobOut:
+    out = JobOut.model_validate(job, from_attributes=True)
+    if out.status == "done":
+        out.result_url = str(request.url_for("job_result", job_id=out.id))
+    return out
+
+
+@router.post(
+    "/jobs",
+    response_model=JobOut,
+    status_code=202,
+    summary="Check a file of up to 1,000,000 IMEIs in the background",
+)
+async def create_job(request: Request, key: CheckKey, db: Db, tasks: BackgroundTasks) -> JobOut:
+    """The body is the file (CSV with an `imei` header, or one IMEI a line). Poll the job; when
+    it is `done`, download `result_url` (gzip CSV, one row per input line, in order)."""
+    body = await request.body()
+    if len(body) > MAX_JOB_BYTES:
+        raise PayloadTooLarge(f"a job file may have at most {MAX_JOB_BYTES} bytes")
+    if not body.strip():
+        raise InvalidInput("the job file is empty")
+    settings = request.app.state.settings
+    lines = max(body.count(b"\n"), 1)
+    service.admit(db, key, lines, utcnow())
+    job = service.create_job(db, key, body, settings.data_dir)
+    db.commit()
+    tasks.add_task(service.run_job, request.app.state.engine, job.id, settings.data_dir)
+    return _job_out(request, job)
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's status")
+def get_job(request: Request, job_id: str, key: CheckKey, db: Db) -> JobOut:
+    return _job_out(request, service.get_job(db, key.owner, job_id))
+
+
+@router.get(
+    "/jobs/{job_id}/result",
+    name="job_result",
+    summary="Download a job's result",
+    response_class=FileResponse,
+)
+def job_result(request: Request, job_id: str, key: CheckKey, db: Db) -> Response:
+    job = service.get_job(db, key.owner, job_id)
+    path = service.job_folder(request.app.state.settings.data_dir) / f"{job.id}.csv.gz"
+    if job.status != "done" or not path.exists():
+        raise NotFound("the result is not ready")
+    return FileResponse(path, media_type="application/gzip", filename=f"ceir-check-{job.id}.csv.gz")
+
+
+@router.post("/sales", response_model=SaleOut, status_code=201, summary="Record a sale")
+def record_sale(sale: SaleIn, key: CheckKey, db: Db) -> SaleOut:
+    """The seller records that a checked device was sold; the buyer can later see it on the
+    public check by giving the receipt number."""
+    row = service.record_sale(db, key, sale.imei, sale.sold_on, sale.receipt_number)
+    return SaleOut(id=row.id, imei=row.imei, sold_on=row.sold_on, receipt_number=row.receipt_number)
+
+
+@router.get("/usage", response_model=list[UsageDay], summary="Use of the calling key by day")
+def usage(key: CheckKey, db: Db) -> list[UsageDay]:
+    return [UsageDay(**u) for u in service.usage_of(db, key.key_id)]
