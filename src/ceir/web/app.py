@@ -20,6 +20,7 @@ from ceir.config import Settings, get_settings
 from ceir.db import get_engine, session_factory
 from ceir.errors import CeirError
 from ceir.network import api as network_api
+from ceir.partners import api as partners_api
 from ceir.web.i18n import select_language, templates
 from ceir.web.metrics import Metrics, MetricsMiddleware
 from ceir.web.ratelimit import RateLimited, RateLimiter
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(check_api.router)
     app.include_router(check_pages.router)
     app.include_router(network_api.router)
+    app.include_router(partners_api.router)
     _add_operations_routes(app)
     _add_error_handlers(app)
     return app
