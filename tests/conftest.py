@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -23,6 +25,12 @@ POSTGRES_URL = os.environ.get(
     "CEIR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 _postgres_problem: list[str] = []
+
+# Timing is not what property tests check: a busy 2-core CI machine must not fail them.
+hypothesis_settings.register_profile(
+    "ceir", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+hypothesis_settings.load_profile("ceir")
 
 
 @pytest.fixture(scope="session")
