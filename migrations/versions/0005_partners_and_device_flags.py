@@ -17,6 +17,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_index(
+        "ix_registrations_revoked_at",
+        "registrations",
+        ["revoked_at"],
+        sqlite_where=sa.text("revoked_at IS NOT NULL"),
+        postgresql_where=sa.text("revoked_at IS NOT NULL"),
+    )
     op.create_table(
         "api_key_usage",
         sa.Column("key_id", sa.String(length=16), nullable=False),
@@ -61,6 +68,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_registrations_revoked_at", table_name="registrations")
     op.drop_index("ix_sales_imei", table_name="sales")
 
     op.drop_table("sales")

@@ -11,11 +11,13 @@ from sqlalchemy import (
     BigInteger,
     Date,
     ForeignKey,
+    Index,
     Integer,
     SmallInteger,
     String,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql import text
 
 from ceir.db import Base, UTCDateTime
 
@@ -71,6 +73,15 @@ class Registration(Base):
     """Why a device is legal: the source, who registered it, when, and the evidence."""
 
     __tablename__ = "registrations"
+    # Revocations are rare; the real-time mirror asks for the recent ones after every run.
+    __table_args__ = (
+        Index(
+            "ix_registrations_revoked_at",
+            "revoked_at",
+            sqlite_where=text("revoked_at IS NOT NULL"),
+            postgresql_where=text("revoked_at IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
     device_id: Mapped[int] = mapped_column(
