@@ -228,6 +228,10 @@ def print_row(run: Run) -> None:
     )
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -239,6 +243,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds of each wrk run")
     parser.add_argument("--paths", type=int, default=20_000, help="distinct request paths")
     args = parser.parse_args()
+    # Ctrl-C or a kill still stops the server: both unwind through its context manager.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     workers = [int(w) for w in args.workers.split(",")]
     connections = [int(c) for c in args.connections.split(",")]
 
@@ -301,4 +308,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("\ninterrupted; the server was stopped")
+        sys.exit(130)
