@@ -359,6 +359,16 @@ def bulk_imei15(keys: npt.NDArray[np.int64]) -> list[str]:
 _POWERS_OF_TEN = np.array([10 ** (13 - i) for i in range(14)], dtype=np.int64)
 
 
+def bulk_imei15_arrow(keys: npt.NDArray[np.int64]) -> pa.Array:
+    """bulk_imei15 as an Arrow string array, without a Python string per key."""
+    digits = (keys[:, None] // _POWERS_OF_TEN[None, :]) % 10
+    luhn_sum = digits[:, 0::2].sum(axis=1) + _LUHN_DOUBLED[digits[:, 1::2]].sum(
+        axis=1, dtype=np.int64
+    )
+    text = pc.cast(pa.array(keys * 10 + (10 - luhn_sum % 10) % 10), pa.string())
+    return pc.utf8_lpad(text, width=15, padding="0")
+
+
 # --- IMSI -----------------------------------------------------------------------------------------
 
 # MCCs whose networks use 3-digit MNCs (ITU-T E.212 list). Not exhaustive: it covers North America,

@@ -28,6 +28,7 @@ from ceir.network.models import (
 from ceir.partners.models import ApiKeyUsage, CheckJob, Sale
 from ceir.registry.models import Declaration, Device, DeviceImei, Registration
 from ceir.review.models import Officer, OfficerSession
+from ceir.stats.models import CheckCount
 from ceir.tac.models import TacModel
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "Base",
     "BlockPause",
     "BorderCrossing",
+    "CheckCount",
     "CheckJob",
     "CitizenSession",
     "ClassificationRun",

@@ -76,6 +76,11 @@ async def get_imei(
         _check, request.app.state.engine, imei, limiter=_threads_for_checks(request)
     )
     request.app.state.metrics.checks.labels(result.verdict.value).inc()
+    tally = request.app.state.check_tally
+    if tally.add(result.verdict):
+        await to_thread.run_sync(
+            tally.flush, request.app.state.engine, limiter=_threads_for_checks(request)
+        )
     lang = select_language(request)
     words = describe(result, lang)
     answer = CheckOut(

@@ -48,6 +48,8 @@ def check_page(
     if imei is not None:
         result = check_imei(db, imei)
         request.app.state.metrics.checks.labels(result.verdict.value).inc()
+        if request.app.state.check_tally.add(result.verdict):
+            request.app.state.check_tally.flush(request.app.state.engine)
         context["result"] = result
         context["words"] = describe(result, language)
         context["signals"] = [signal_text(s, language) for s in result.signals]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from http import HTTPStatus
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from ceir.db import get_engine, session_factory
 from ceir.errors import CeirError
 from ceir.network import api as network_api
 from ceir.partners import api as partners_api
+from ceir.stats import routes as stats_routes
+from ceir.stats.service import CheckTally
 from ceir.web.i18n import select_language, templates
 from ceir.web.metrics import Metrics, MetricsMiddleware
 from ceir.web.ratelimit import RateLimited, RateLimiter
@@ -28,10 +32,17 @@ from ceir.web.ratelimit import RateLimited, RateLimiter
 STATIC_DIR = Path(__file__).parent / "static"
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    app.state.check_tally.flush(app.state.engine)  # counts of checks not yet written
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = engine or get_engine(settings.effective_database_url)
     app = FastAPI(
+        lifespan=_lifespan,
         title="ceir",
         version=__version__,
         summary="Central Equipment Identity Register of Kazakhstan",
@@ -44,6 +55,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.sessions = session_factory(engine)
     app.state.public_limiter = RateLimiter(settings.public_rate_limit_per_minute)
     app.state.metrics = Metrics()
+    app.state.check_tally = CheckTally()
 
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -51,6 +63,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(check_pages.router)
     app.include_router(network_api.router)
     app.include_router(partners_api.router)
+    app.include_router(stats_routes.router)
     _add_operations_routes(app)
     _add_error_handlers(app)
     return app

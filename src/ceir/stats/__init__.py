@@ -1,0 +1,1 @@
+"""Public statistics: daily aggregates without personal data, as charts and as open data."""

@@ -1,0 +1,151 @@
+"""The statistics page in a real browser on a phone-sized screen: SVG charts, in ru and kk."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from ceir import db, migrate
+from ceir.config import Settings
+from ceir.stats import service
+from ceir.stats.config import StatsSettings, get_stats_settings
+from ceir.web.app import create_app
+from tests.factories import add_run, make_imei, register_device
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
+PHONE = {"width": 360, "height": 740}
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """uvicorn on a free port over a migrated SQLite file with a few weeks of activity."""
+    path = tmp_path_factory.mktemp("stats-browser") / "ceir.db"
+    url = f"sqlite:///{path}"
+    migrate.upgrade(url)
+    engine = db.get_engine(url)
+    today = service.local_day(dt.datetime.now(dt.UTC))
+    with db.session_factory(engine)() as session:
+        serial = 0
+        for back in range(20):
+            day = dt.datetime.now(dt.UTC) - dt.timedelta(days=back)
+            for source in ("importer_declaration", "personal_import"):
+                for _ in range(2 + back % 3):
+                    serial += 1
+                    register_device(
+                        session, [make_imei(serial=serial)], source=source, registered_at=day
+                    )
+        for back in range(0, 20, 7):
+            run = add_run(session, today - dt.timedelta(days=back))
+            run.counts = {
+                "notified": 100 + back,
+                "blocked": 40 + back,
+                "newly_blocked": 5,
+                "unblocked": 3,
+            }
+        session.commit()
+    with engine.begin() as conn:
+        for back in range(20):
+            for verdict, n in (("registered", 3 + back % 4), ("not_registered", 2)):
+                for _ in range(n):
+                    service.record_check(conn, verdict, today - dt.timedelta(days=back))
+    app = create_app(Settings(database_url=url, data_dir=path.parent), engine)
+    app.dependency_overrides[get_stats_settings] = lambda: StatsSettings(suppression_threshold=2)
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+    db.dispose_engines()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"!!! {CHROMIUM} IS MISSING: browser tests did NOT run (apt install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.mark.parametrize(
+    ("lang", "heading", "registrations_title", "checks_title"),
+    [
+        (
+            "ru",
+            "Статистика",
+            "Зарегистрировано устройств в день, по основаниям",
+            "Доля публичных проверок, выявивших незарегистрированное устройство",
+        ),
+        (
+            "kk",
+            "Статистика",
+            "Күніне тіркелген құрылғылар, негіздері бойынша",
+            "Тіркелмеген құрылғыны анықтаған жария тексерулердің үлесі",
+        ),
+    ],
+)
+def test_phone_user_sees_the_statistics_charts(
+    browser: object,
+    base_url: str,
+    lang: str,
+    heading: str,
+    registrations_title: str,
+    checks_title: str,
+) -> None:
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    context = browser.new_context(viewport=PHONE, device_scale_factor=1, locale=lang)
+    page = context.new_page()
+    try:
+        page.goto(f"{base_url}/statistics?lang={lang}")
+        expect(page.locator("html")).to_have_attribute("lang", lang)
+        expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+
+        charts = page.locator("svg.stats-chart__svg")
+        assert charts.count() == 7
+        # Every chart is an image named by its own title and described by its <desc>.
+        expect(page.get_by_role("img", name=registrations_title)).to_be_visible()
+        expect(page.get_by_role("img", name=checks_title)).to_be_visible()
+        titles = charts.locator("title").all_text_contents()
+        assert registrations_title in titles and checks_title in titles
+        # Drawn, not empty: lines for registrations and enforcement, bars for checks.
+        assert page.locator("#chart-registrations svg path").count() >= 2
+        assert page.locator("#chart-enforcement-lists svg path").count() >= 2
+        assert page.locator("#chart-checks rect.stats-chart__bar").count() >= 15
+        box = page.locator("#chart-registrations svg path").first.bounding_box()
+        assert box is not None and box["width"] > 30 and box["height"] > 10
+        # The data table opens under its chart and scrolls inside its box, not the page.
+        page.locator("#chart-registrations summary").click()
+        expect(page.locator("#chart-registrations table")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        page.screenshot(path=f"/tmp/ceir-statistics-360-{lang}.png", full_page=True)
+    finally:
+        context.close()
