@@ -13,7 +13,6 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from ceir import identifiers
-from ceir.citizens.models import Application
 from ceir.network.models import ClassificationRun, ListFile
 from ceir.registry.models import Device, DeviceImei, Registration
 from ceir.tac.models import TacModel
@@ -123,6 +122,192 @@ def publish_list_file(
     session.add(row)
     session.commit()
     return row
+
+
+# --- citizens and borders ---------------------------------------------------------------------
+
+
+def make_iin(birth: str = "900101", serial: int = 1, century_sex: str = "3") -> str:
+    """A valid IIN: birth date YYMMDD, century-and-sex digit, serial, check digit."""
+    for bump in range(100):
+        first11 = f"{birth}{century_sex}{(serial + bump) % 10000:04d}"
+        digit = identifiers.iin_check_digit(first11)
+        if digit is not None:
+            return first11 + str(digit)
+    raise ValueError("no valid IIN near that serial")
+
+
+def add_subscriber(
+    session: Session, msisdn: str, iin: str, operator: str = "kcell", language: str | None = "ru"
+) -> None:
+    from ceir.network.models import Subscriber
+
+    session.add(
+        Subscriber(
+            msisdn=msisdn,
+            iin=iin,
+            operator=operator,
+            since=dt.date(2020, 1, 1),
+            language=language,
+            updated_at=dt.datetime.now(dt.UTC),
+        )
+    )
+    session.commit()
+
+
+def add_trip(
+    session: Session,
+    iin: str,
+    left_on: dt.date,
+    entered_on: dt.date,
+    *,
+    prefix: str = "BS",
+    country: str = "TR",
+) -> tuple[str, str]:
+    """An exit and a later entry of one person (noon, Almaty time); returns the two record ids."""
+    from ceir.borders.models import BorderCrossing
+
+    almaty = dt.timezone(dt.timedelta(hours=5))
+    ids = (f"{prefix}-{iin}-{left_on:%Y%m%d}-X", f"{prefix}-{iin}-{entered_on:%Y%m%d}-E")
+    for record_id, direction, day in ((ids[0], "exit", left_on), (ids[1], "entry", entered_on)):
+        session.add(
+            BorderCrossing(
+                record_id=record_id,
+                iin=iin,
+                direction=direction,
+                crossed_at=dt.datetime.combine(day, dt.time(12), almaty),
+                checkpoint="ALA airport",
+                country=country,
+                imported_at=dt.datetime.now(dt.UTC),
+            )
+        )
+    session.commit()
+    return ids
+
+
+def add_device_state(
+    session: Session,
+    imei: str,
+    state: str = "blocked",
+    *,
+    first_noncompliant: dt.date = dt.date(2026, 10, 20),
+    reasons: str = "not_registered",
+) -> None:
+    """A non-compliant device as a classification run leaves it (`imei`: 14- or 15-digit)."""
+    from ceir.network.models import DeviceState
+
+    session.add(
+        DeviceState(
+            imei=identifiers.parse_imei(imei).key,
+            state=state,
+            reasons=reasons,
+            first_noncompliant=first_noncompliant,
+            block_date=first_noncompliant + dt.timedelta(days=30),
+            blocked_on=first_noncompliant + dt.timedelta(days=30) if state == "blocked" else None,
+            updated_run=1,
+        )
+    )
+    session.commit()
+
+
+TINY_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
+
+# --- officers' back office ---------------------------------------------------------------------
+
+from ceir.citizens.models import Application, Document  # noqa: E402
+from ceir.review.models import Officer  # noqa: E402
+
+OFFICER_PASSWORD = "correct horse battery staple"  # test accounts only; ceir ships no accounts
+
+
+def add_officer(
+    session: Session,
+    username: str,
+    roles: Sequence[str] = ("reviewer",),
+    *,
+    full_name: str | None = None,
+    password: str = OFFICER_PASSWORD,
+) -> Officer:
+    from ceir.review.service import create_officer
+
+    officer = create_officer(
+        session, username, full_name or username.title(), password, list(roles), "test"
+    )
+    session.commit()
+    return officer
+
+
+def add_application_in_review(
+    session: Session,
+    *,
+    public_id: str,
+    iin: str | None = None,
+    imei: str | None = None,
+    kind: str = "personal_import",
+    created_at: dt.datetime | None = None,
+    assigned_to: int | None = None,
+    status: str = "in_review",
+    travel_from: dt.date | None = dt.date(2026, 10, 1),
+    entered_on: dt.date = dt.date(2026, 10, 15),
+    language: str = "ru",
+) -> Application:
+    """An application the automatic check could not confirm: waiting for an officer."""
+    imei = imei or make_imei(
+        "35467819", int(hashlib.sha256(public_id.encode()).hexdigest(), 16) % 900_000
+    )
+    application = Application(
+        public_id=public_id,
+        kind=kind,
+        status=status,
+        iin=iin or make_iin(),
+        msisdn="77011234567",
+        imei1=identifiers.parse_imei(imei).key,
+        imei2=None,
+        brand="Apple",
+        model="iPhone 17",
+        travel_from=travel_from,
+        entered_on=entered_on,
+        language=language,
+        auto_check={"confirmed": False, "findings": ["no_entry_in_period"], "crossings": []},
+        assigned_to=assigned_to,
+        created_at=created_at or dt.datetime(2026, 11, 1, 9, tzinfo=dt.UTC),
+    )
+    session.add(application)
+    session.commit()
+    return application
+
+
+def add_application_document(
+    session: Session,
+    documents_dir: Path,
+    application: Application,
+    data: bytes = TINY_PDF,
+    *,
+    content_type: str = "application/pdf",
+    kind: str = "boarding_pass",
+    filename: str = "boarding pass.pdf",
+) -> Document:
+    """A document row and its file where the citizens' side stores uploads."""
+    document_id = hashlib.md5(data + application.public_id.encode(), usedforsecurity=False)
+    documents_dir.mkdir(parents=True, exist_ok=True)
+    (documents_dir / document_id.hexdigest()).write_bytes(data)
+    document = Document(
+        id=document_id.hexdigest(),
+        application_id=application.id,
+        kind=kind,
+        filename=filename,
+        content_type=content_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        uploaded_at=application.created_at,
+    )
+    session.add(document)
+    session.commit()
+    return document
 
 
 # --- statistics -------------------------------------------------------------------------------
