@@ -46,25 +46,34 @@ def build_registry(url: str, registered: int, tac_numbers: np.ndarray) -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql(
             "INSERT INTO tac_models (tac, brand, model, updated_at) VALUES "
-            + ", ".join(f"('{t:08d}', 'Brand', 'Model {t}', '{now:%Y-%m-%d %H:%M:%S}')"
-                        for t in tac_numbers.tolist())
+            + ", ".join(
+                f"('{t:08d}', 'Brand', 'Model {t}', '{now:%Y-%m-%d %H:%M:%S}')"
+                for t in tac_numbers.tolist()
+            )
         )
     for start in range(0, registered, CHUNK):
         keys = registered_keys(start, min(start + CHUNK, registered), tac_numbers)
         with engine.begin() as conn:
             register_devices_bulk(
-                conn, keys=keys.reshape(-1, 1), present=np.ones((keys.size, 1), dtype=bool),
-                source=RegistrationSource.IMPORTER_DECLARATION, actor="bench", now=now,
+                conn,
+                keys=keys.reshape(-1, 1),
+                present=np.ones((keys.size, 1), dtype=bool),
+                source=RegistrationSource.IMPORTER_DECLARATION,
+                actor="bench",
+                now=now,
             )
         print(f"    registry: {min(start + CHUNK, registered):,} devices", flush=True)
 
 
-def write_dumps(folder: Path, day: dt.date, rows: int, registered: int,
-                tac_numbers: np.ndarray, churn_seed: int) -> list[tuple[str, Path]]:
+def write_dumps(
+    folder: Path, day: dt.date, rows: int, registered: int, tac_numbers: np.ndarray, churn_seed: int
+) -> list[tuple[str, Path]]:
     """One gzip CSV per operator; `churn_seed` moves 1 % of rows to other devices."""
     con = duckdb.connect()
-    con.execute("CREATE TABLE t AS SELECT unnest(?)::BIGINT AS tac, generate_subscripts(?, 1) - 1 AS i",
-                [tac_numbers.tolist(), tac_numbers.tolist()])
+    con.execute(
+        "CREATE TABLE t AS SELECT unnest(?)::BIGINT AS tac, generate_subscripts(?, 1) - 1 AS i",
+        [tac_numbers.tolist(), tac_numbers.tolist()],
+    )
     files = []
     for operator, (prefix, low, high) in OPERATORS.items():
         path = folder / f"{operator}_{day:%Y%m%d}_{day:%Y%m%d}.csv.gz"
@@ -107,8 +116,9 @@ def duckdb_read_seconds(files: list[tuple[str, Path]]) -> float:
     con = duckdb.connect()
     started = time.perf_counter()
     for _operator, path in files:
-        con.execute(f"SELECT count(*) FROM read_csv('{path}', header = true, all_varchar = true)"
-                    ).fetchall()
+        con.execute(
+            f"SELECT count(*) FROM read_csv('{path}', header = true, all_varchar = true)"
+        ).fetchall()
     return time.perf_counter() - started
 
 
@@ -128,23 +138,32 @@ def main() -> None:
     parser.add_argument("--database", default="sqlite", choices=["sqlite", "postgresql"])
     args = parser.parse_args()
     print(f"machine: {machine()}; date: {dt.date.today()}")
-    print(f"rows: {args.rows:,}; registered devices: {args.registered:,}; "
-          f"database: {args.database}")
+    print(
+        f"rows: {args.rows:,}; registered devices: {args.registered:,}; database: {args.database}"
+    )
     tac_numbers = np.array([int(t) for t in tacs(TAC_COUNT, seed=5)][:TAC_COUNT], dtype=np.int64)
     if tac_numbers.size < TAC_COUNT:
         sys.exit("not enough distinct TACs generated")
     day0, day1, day2 = dt.date(2026, 10, 31), dt.date(2026, 11, 1), dt.date(2026, 11, 2)
     ceir = [sys.executable, "-m", "ceir.cli"]
-    with tempfile.TemporaryDirectory(prefix="ceir-net-bench-") as folder_name, \
-            fresh_database(args.database) as url:
+    with (
+        tempfile.TemporaryDirectory(prefix="ceir-net-bench-") as folder_name,
+        fresh_database(args.database) as url,
+    ):
         folder = Path(folder_name)
-        env = {**os.environ, "CEIR_DATABASE_URL": url, "CEIR_DATA_DIR": str(folder / "var"),
-               "COLUMNS": "200",
-               "CEIR_NETWORK__AMNESTY_CUTOFF": "2025-03-24"}
+        env = {
+            **os.environ,
+            "CEIR_DATABASE_URL": url,
+            "CEIR_DATA_DIR": str(folder / "var"),
+            "COLUMNS": "200",
+            "CEIR_NETWORK__AMNESTY_CUTOFF": "2025-03-24",
+        }
         started = time.perf_counter()
         build_registry(url, args.registered, tac_numbers)
-        print(f"  setup: registry of {args.registered:,} devices   "
-              f"{time.perf_counter() - started:8.1f} s")
+        print(
+            f"  setup: registry of {args.registered:,} devices   "
+            f"{time.perf_counter() - started:8.1f} s"
+        )
 
         # Day 0: a small day that makes the first full copy of the registry keys into DuckDB,
         # as a running system has long done before any ordinary day.
@@ -156,8 +175,10 @@ def main() -> None:
         started = time.perf_counter()
         files = write_dumps(folder, day1, args.rows, args.registered, tac_numbers, 0)
         size = sum(p.stat().st_size for _o, p in files)
-        print(f"  generate day 1: {len(files)} files, {size / 1e6:,.0f} MB gzip        "
-              f"{time.perf_counter() - started:8.1f} s")
+        print(
+            f"  generate day 1: {len(files)} files, {size / 1e6:,.0f} MB gzip        "
+            f"{time.perf_counter() - started:8.1f} s"
+        )
         read = duckdb_read_seconds(files)
         print(f"  DuckDB SELECT count(*) over the files          {read:8.1f} s")
 
@@ -169,16 +190,25 @@ def main() -> None:
             print(f"    import {operator:<8}                               {seconds:8.1f} s")
         seconds, output = run([*ceir, "network", "classify", "--date", str(day1)], env)
         print(f"    classify + lists                             {seconds:8.1f} s")
-        print("    " + " ".join(line.strip() for line in output.splitlines()
-                                if "seconds" in line or "notified" in line or "blocked" in line))
+        print(
+            "    "
+            + " ".join(
+                line.strip()
+                for line in output.splitlines()
+                if "seconds" in line or "notified" in line or "blocked" in line
+            )
+        )
         total = imports + seconds
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        print(f"  day 1 pipeline (import + classify + lists)     {total:8.1f} s   "
-              f"(target < 180 s)")
-        print(f"  ratio to DuckDB's read                         {total / read:8.1f} x   "
-              f"(target <= 4 x)")
-        print(f"  peak memory of one step                        {max(peak, before) / 1024**2:8.2f} GiB "
-              f"(target < 8 GiB)")
+        print(f"  day 1 pipeline (import + classify + lists)     {total:8.1f} s   (target < 180 s)")
+        print(
+            f"  ratio to DuckDB's read                         {total / read:8.1f} x   "
+            f"(target <= 4 x)"
+        )
+        print(
+            f"  peak memory of one step                        {max(peak, before) / 1024**2:8.2f} GiB "
+            f"(target < 8 GiB)"
+        )
 
         files = write_dumps(folder, day2, args.rows, args.registered, tac_numbers, 7)
         imports = 0.0
@@ -186,10 +216,11 @@ def main() -> None:
             seconds, _ = run([*ceir, "network", "import", "--operator", operator, str(path)], env)
             imports += seconds
         seconds, output = run([*ceir, "network", "classify", "--date", str(day2)], env)
-        print(f"  day 2 (1 % churn): imports {imports:.1f} s; classify + delta lists "
-              f"{seconds:.1f} s (target for the delta < 10 s)")
-        print("    " + " ".join(line.strip() for line in output.splitlines()
-                                if "seconds" in line))
+        print(
+            f"  day 2 (1 % churn): imports {imports:.1f} s; classify + delta lists "
+            f"{seconds:.1f} s (target for the delta < 10 s)"
+        )
+        print("    " + " ".join(line.strip() for line in output.splitlines() if "seconds" in line))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from ceir import migrate
 from ceir.apikeys import cli as apikeys_cli
+from ceir.borders import cli as borders_cli
 from ceir.check.service import check_table
 from ceir.config import get_settings
 from ceir.db import get_engine, session_scope
@@ -25,6 +26,8 @@ from ceir.errors import CeirError, FileRejected
 from ceir.importing import ImportReport
 from ceir.importing import Progress as ProgressCallback
 from ceir.network import cli as network_cli
+from ceir.review import cli as review_cli
+from ceir.sms import cli as sms_cli
 
 app = typer.Typer(
     help="ceir: Central Equipment Identity Register of Kazakhstan.",
@@ -39,6 +42,9 @@ app.add_typer(tac_app, name="tac")
 app.add_typer(registry_app, name="registry")
 app.add_typer(network_cli.app, name="network")
 app.add_typer(apikeys_cli.app, name="keys")
+app.add_typer(borders_cli.app, name="borders")
+app.add_typer(sms_cli.app, name="sms")
+app.add_typer(review_cli.app, name="officers")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -176,3 +176,29 @@ def test_the_list_colour_is_named_in_three_languages(
     assert names == {"ru": "белый список", "kk": "ақ тізім", "en": "white list"}
     page = app_client.get(f"/?imei={imei}&lang=kk").text
     assert "ақ тізім" in page
+
+
+def test_a_registration_since_the_last_run_outranks_a_block_for_being_unregistered(
+    app_client: TestClient, db_session: Session
+) -> None:
+    import datetime as dt
+
+    from ceir.network.models import DeviceState
+
+    appealed, cloned = make_imei("35467819", 91), make_imei("35467819", 92)
+    for imei, reasons in ((appealed, "not_registered"), (cloned, "duplicate")):
+        register_device(db_session, [imei], source="appeal")
+        db_session.add(
+            DeviceState(
+                imei=imei[:14],
+                state="blocked",
+                reasons=reasons,
+                first_noncompliant=dt.date(2026, 1, 1),
+                block_date=dt.date(2026, 1, 31),
+                updated_run=1,
+            )
+        )
+    db_session.commit()
+
+    assert app_client.get(f"/api/v1/imei/{appealed}").json()["verdict"] == "registered"
+    assert app_client.get(f"/api/v1/imei/{cloned}").json()["verdict"] == "blocked"

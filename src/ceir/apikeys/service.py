@@ -20,6 +20,7 @@ KEY_ID_LENGTH = 12
 
 OWNER_OPERATOR = "operator"
 OWNER_PARTNER = "partner"
+OWNER_BORDER_SERVICE = "border_service"
 
 # Operators pull their lists and push their dumps.
 SCOPE_LISTS_READ = "lists:read"
@@ -27,11 +28,14 @@ SCOPE_DUMPS_WRITE = "dumps:write"
 # Partners (merchants, importers): bulk checks and declarations, once their APIs exist.
 SCOPE_CHECK = "check"
 SCOPE_REGISTER_DECLARATIONS = "register-declarations"
+# The border service pushes crossing records.
+SCOPE_BORDERS_WRITE = "borders:write"
 
 # Which scopes each kind of owner may hold: an operator key never registers devices.
 SCOPES_BY_OWNER_KIND: dict[str, frozenset[str]] = {
     OWNER_OPERATOR: frozenset({SCOPE_LISTS_READ, SCOPE_DUMPS_WRITE}),
     OWNER_PARTNER: frozenset({SCOPE_CHECK, SCOPE_REGISTER_DECLARATIONS}),
+    OWNER_BORDER_SERVICE: frozenset({SCOPE_BORDERS_WRITE}),
 }
 ALL_SCOPES: frozenset[str] = frozenset().union(*SCOPES_BY_OWNER_KIND.values())
 

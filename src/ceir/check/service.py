@@ -82,7 +82,7 @@ class CheckResult:
 _STOLEN = select(StolenDevice.imei).where(
     StolenDevice.imei == bindparam("imei"), StolenDevice.cancelled_at.is_(None)
 )
-_STATE = select(DeviceState.state, DeviceState.block_date).where(
+_STATE = select(DeviceState.state, DeviceState.block_date, DeviceState.reasons).where(
     DeviceState.imei == bindparam("imei")
 )
 
@@ -108,15 +108,27 @@ def check_imei(db: Session | Connection, query: str) -> CheckResult:
         stolen=stolen is not None,
         state=state[0] if state else None,
         block_date=state[1] if state else None,
+        reasons=state[2] if state else None,
     )
 
 
 def with_enforcement(
-    result: CheckResult, *, stolen: bool, state: str | None, block_date: dt.date | None
+    result: CheckResult,
+    *,
+    stolen: bool,
+    state: str | None,
+    block_date: dt.date | None,
+    reasons: str | None = None,
 ) -> CheckResult:
-    """What network enforcement adds: stolen and blocked outrank registered; a block date."""
+    """What network enforcement adds: stolen and blocked outrank registered; a block date.
+
+    A registration made since the last run (an approved appeal, a personal import) cures a state
+    whose only reason was being unregistered: the next run's lists will say so too.
+    """
     if stolen:
         return replace(result, verdict=Verdict.STOLEN, block_date=block_date)
+    if result.verdict is Verdict.REGISTERED and reasons == "not_registered":
+        return result
     if state == DeviceStateName.BLOCKED:
         return replace(result, verdict=Verdict.BLOCKED, block_date=block_date)
     if state == DeviceStateName.NOTIFIED:
@@ -189,12 +201,14 @@ def check_table(db: Session | Connection, queries: Sequence[str]) -> pa.Table:
         codes[found_rows] = _CODE[Verdict.REGISTERED]
         source[found_rows] = found_sources
         registered_at[found_rows] = found_times
-        for row_no, state, blocked_from, stolen in _enforcement_of(conn):
-            block_date[row_no] = str(blocked_from)[:10] if blocked_from else None
+        for row_no, state, blocked_from, state_reasons, stolen in _enforcement_of(conn):
             if stolen:
                 codes[row_no] = _CODE[Verdict.STOLEN]
+            elif codes[row_no] == _CODE[Verdict.REGISTERED] and state_reasons == "not_registered":
+                continue  # registered since the last run: see with_enforcement
             elif state == DeviceStateName.BLOCKED:
                 codes[row_no] = _CODE[Verdict.BLOCKED]
+            block_date[row_no] = str(blocked_from)[:10] if blocked_from else None
         conn.exec_driver_sql("DROP TABLE tmp_check_keys")
 
         tacs = pa.array(np.where(ok, keys // 1_000_000, 0))
@@ -244,20 +258,20 @@ def check_table(db: Session | Connection, queries: Sequence[str]) -> pa.Table:
     )
 
 
-def _enforcement_of(conn: Connection) -> list[tuple[int, str | None, object, bool]]:
-    """(row, state, block date, stolen) of the keys in tmp_check_keys that have any."""
+def _enforcement_of(conn: Connection) -> list[tuple[int, str | None, object, str | None, bool]]:
+    """(row, state, block date, reasons, stolen) of the keys in tmp_check_keys that have any."""
     if conn.dialect.name == "postgresql":
         as_text = "lpad(t.imei_key::text, 14, '0')"
     else:
         as_text = "printf('%014d', t.imei_key)"
     rows = conn.exec_driver_sql(
-        f"SELECT t.row_no, ds.state, ds.block_date, sd.imei IS NOT NULL "  # noqa: S608
+        f"SELECT t.row_no, ds.state, ds.block_date, ds.reasons, sd.imei IS NOT NULL "  # noqa: S608
         f"FROM tmp_check_keys t "
         f"LEFT JOIN device_states ds ON ds.imei = {as_text} "
         f"LEFT JOIN stolen_devices sd ON sd.imei = {as_text} AND sd.cancelled_at IS NULL "
         f"WHERE ds.imei IS NOT NULL OR sd.imei IS NOT NULL"
     ).all()
-    return [(int(r[0]), r[1], r[2], bool(r[3])) for r in rows]
+    return [(int(r[0]), r[1], r[2], r[3], bool(r[4])) for r in rows]
 
 
 def _registrations_of(conn: Connection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

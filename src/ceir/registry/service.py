@@ -555,7 +555,12 @@ def register_device(
         evidence=[evidence],
     )
     journal.record(db, [(key, DeviceCode.ALLOWED) for key in keys])
-    audit.record(db, actor=actor, action="registry.register", object_type="device",
-                 object_id=str(int(device_ids[0])),
-                 details={"source": source.value, "imeis": [str(k).zfill(14) for k in keys]})
+    audit.record(
+        db,
+        actor=actor,
+        action="registry.register",
+        object_type="device",
+        object_id=str(int(device_ids[0])),
+        details={"source": source.value, "imeis": [str(k).zfill(14) for k in keys]},
+    )
     return int(device_ids[0])

@@ -16,13 +16,16 @@ from sqlalchemy import Engine, text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ceir import __version__
+from ceir.borders import api as borders_api
 from ceir.check import api as check_api
 from ceir.check import pages as check_pages
+from ceir.citizens import pages as citizen_pages
 from ceir.config import Settings, get_settings
 from ceir.db import get_engine, session_factory
 from ceir.errors import CeirError
 from ceir.network import api as network_api
 from ceir.partners import api as partners_api
+from ceir.review import pages as review_pages
 from ceir.stats import routes as stats_routes
 from ceir.stats.service import CheckTally
 from ceir.web.i18n import select_language, templates
@@ -63,6 +66,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(check_pages.router)
     app.include_router(network_api.router)
     app.include_router(partners_api.router)
+    app.include_router(borders_api.router)
+    app.include_router(citizen_pages.router)
+    app.include_router(review_pages.router)
     app.include_router(stats_routes.router)
     _add_operations_routes(app)
     _add_error_handlers(app)

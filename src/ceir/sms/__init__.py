@@ -1,0 +1,1 @@
+"""Sending SMS: a database outbox for development and demos, SMPP to the SMSC in production."""

@@ -1,0 +1,177 @@
+"""Sign-in by IIN and an SMS code to the number the operators tie to that IIN."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ceir.citizens import auth
+from ceir.citizens.models import CitizenSession, SignInCode, SmsMessage
+from ceir.config import Settings
+from tests.citizens.conftest import Citizen, csrf_of, last_code
+from tests.factories import add_subscriber, make_iin
+
+IIN = make_iin(serial=100)
+OTHER_IIN = make_iin(serial=200)
+MSISDN = "77011234567"
+
+
+def _ask(client: TestClient, iin: str, phone: str) -> object:
+    page = client.get("/citizen/sign-in")
+    return client.post(
+        "/citizen/sign-in",
+        data={"csrf_token": csrf_of(page.text), "iin": iin, "phone": phone},
+        follow_redirects=False,
+    )
+
+
+def _sms_count(db_session: Session) -> int:
+    db_session.expire_all()
+    return int(db_session.scalar(select(func.count()).select_from(SmsMessage)) or 0)
+
+
+def test_citizen_signs_in_with_the_code_sent_to_their_number(
+    make_citizen: Callable[[int], Citizen], db_session: Session
+) -> None:
+    citizen = make_citizen(1)
+    page = citizen.get("/citizen/applications")
+    assert page.status_code == 200  # type: ignore[attr-defined]
+    cookie = next(c for c in citizen.client.cookies.jar if c.name == "ceir_session")
+    stored = db_session.scalars(select(CitizenSession)).one()
+    assert stored.token_hash == auth.token_hash(cookie.value or "")
+    assert stored.token_hash != cookie.value  # only the hash is kept
+    code_row = db_session.scalars(select(SignInCode)).one()
+    assert code_row.used_at is not None and len(code_row.code_hash) == 64
+
+
+def test_the_session_cookie_is_httponly_lax_and_secure_over_https(
+    new_client: Callable[[], TestClient], db_session: Session
+) -> None:
+    add_subscriber(db_session, MSISDN, IIN)
+    client = new_client()
+    client.base_url = client.base_url.copy_with(scheme="https")  # type: ignore[assignment]
+    _ask(client, IIN, "+7 701 123 45 67")
+    code_page = client.get("/citizen/code")
+    answer = client.post(
+        "/citizen/code",
+        data={"csrf_token": csrf_of(code_page.text), "code": last_code(db_session, MSISDN)},
+        follow_redirects=False,
+    )
+    header = next(h for h in answer.headers.get_list("set-cookie") if h.startswith("ceir_session="))
+    assert "HttpOnly" in header and "Secure" in header and "SameSite=lax" in header
+
+
+def test_answer_is_the_same_whether_or_not_the_pair_exists(
+    new_client: Callable[[], TestClient], db_session: Session
+) -> None:
+    add_subscriber(db_session, MSISDN, IIN)
+    known = _ask(new_client(), IIN, MSISDN)
+    unknown_iin = _ask(new_client(), OTHER_IIN, MSISDN)
+    unknown_number = _ask(new_client(), IIN, "77019999999")
+    for answer in (known, unknown_iin, unknown_number):
+        assert answer.status_code == 303  # type: ignore[attr-defined]
+        assert answer.headers["location"] == "/citizen/code"  # type: ignore[attr-defined]
+    assert _sms_count(db_session) == 1  # only the real holder got a text
+
+
+def test_a_code_for_a_pair_that_does_not_exist_never_works(
+    new_client: Callable[[], TestClient], db_session: Session
+) -> None:
+    add_subscriber(db_session, MSISDN, IIN)
+    client = new_client()
+    _ask(client, IIN, MSISDN)
+    real_code = last_code(db_session, MSISDN)
+    stranger = new_client()
+    _ask(stranger, OTHER_IIN, MSISDN)  # someone else's IIN with this number
+    page = stranger.get("/citizen/code")
+    answer = stranger.post(
+        "/citizen/code",
+        data={"csrf_token": csrf_of(page.text), "code": real_code},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 422
+
+
+def test_five_wrong_codes_burn_the_code(
+    new_client: Callable[[], TestClient], db_session: Session
+) -> None:
+    add_subscriber(db_session, MSISDN, IIN)
+    client = new_client()
+    _ask(client, IIN, MSISDN)
+    code = last_code(db_session, MSISDN)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    token = csrf_of(client.get("/citizen/code").text)
+    for _ in range(5):
+        answer = client.post("/citizen/code", data={"csrf_token": token, "code": wrong})
+        assert answer.status_code == 422
+    right = client.post(
+        "/citizen/code", data={"csrf_token": token, "code": code}, follow_redirects=False
+    )
+    assert right.status_code == 422  # too late: the code is spent
+    assert db_session.scalar(select(func.count()).select_from(CitizenSession)) == 0
+
+
+def test_codes_per_iin_are_limited_and_the_limit_does_not_tell_existence(
+    new_client: Callable[[], TestClient], db_session: Session, citizen_settings: Settings
+) -> None:
+    add_subscriber(db_session, MSISDN, IIN)
+    limit = citizen_settings.citizens.codes_per_hour_per_iin
+    # A pair that exists and one that does not: limited alike, answered alike.
+    for iin, number in ((IIN, MSISDN), (OTHER_IIN, "77019999999")):
+        answers = [_ask(new_client(), iin, number).status_code for _ in range(limit + 1)]  # type: ignore[attr-defined]
+        assert answers == [303] * limit + [429]
+
+
+def test_codes_per_client_are_limited(
+    new_client: Callable[[], TestClient], citizen_settings: Settings
+) -> None:
+    limit = citizen_settings.citizens.codes_per_hour_per_client
+    client = new_client()
+    answers = [
+        _ask(client, make_iin(serial=1000 + i), f"7702{i:07d}").status_code  # type: ignore[attr-defined]
+        for i in range(limit + 1)
+    ]
+    assert answers[-1] == 429 and set(answers[:-1]) == {303}
+
+
+def test_an_expired_code_does_not_work(db_session: Session, citizen_settings: Settings) -> None:
+    add_subscriber(db_session, MSISDN, IIN)
+    now = dt.datetime(2026, 11, 1, 10, tzinfo=dt.UTC)
+    code_id = auth.request_code(
+        db_session,
+        IIN,
+        MSISDN,
+        client="1.2.3.4",
+        language="en",
+        settings=citizen_settings,
+        now=now,
+    )
+    code = last_code(db_session, MSISDN)
+    later = now + dt.timedelta(minutes=5, seconds=1)
+    result = auth.verify_code(db_session, code_id, code, settings=citizen_settings, now=later)
+    assert (result.token, result.problem) == (None, "expired")
+    result = auth.verify_code(db_session, code_id, code, settings=citizen_settings, now=now)
+    assert result.token is not None
+
+
+def test_the_sms_is_in_the_language_of_the_page(
+    new_client: Callable[[], TestClient], db_session: Session
+) -> None:
+    add_subscriber(db_session, MSISDN, IIN)
+    client = new_client()
+    client.cookies.set("lang", "kk")
+    _ask(client, IIN, MSISDN)
+    db_session.expire_all()
+    text = db_session.scalars(select(SmsMessage)).one().text
+    assert "код" in text.lower() and "минут" in text
+
+
+def test_sign_out_ends_the_session(make_citizen: Callable[[int], Citizen]) -> None:
+    citizen = make_citizen(1)
+    assert citizen.post("/citizen/sign-out", {}).status_code == 303  # type: ignore[attr-defined]
+    answer = citizen.get("/citizen/applications")
+    assert answer.headers["location"] == "/citizen/sign-in"  # type: ignore[attr-defined]
