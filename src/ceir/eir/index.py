@@ -76,7 +76,10 @@ def empty_index() -> EquipmentIndex:
 
 
 def make_index(
-    keys: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8], *, journal_id: int,
+    keys: npt.NDArray[np.int64],
+    codes: npt.NDArray[np.uint8],
+    *,
+    journal_id: int,
     built_at: dt.datetime | None = None,
 ) -> EquipmentIndex:
     """Sort and de-duplicate; where a key appears twice the most severe code wins."""
@@ -84,8 +87,9 @@ def make_index(
     keys, codes = keys[order], codes[order]
     first = np.ones(keys.size, dtype=bool)
     first[1:] = keys[1:] != keys[:-1]
-    return EquipmentIndex(keys[first], codes[first], built_at or dt.datetime.now(dt.UTC),
-                          journal_id=journal_id)
+    return EquipmentIndex(
+        keys[first], codes[first], built_at or dt.datetime.now(dt.UTC), journal_id=journal_id
+    )
 
 
 def write_snapshot(folder: Path, index: EquipmentIndex) -> Path:
@@ -155,6 +159,10 @@ class IndexHolder:
 
     def info(self) -> dict[str, Any]:
         index = self.current
-        return {"devices": len(index), "snapshot": index.name,
-                "built_at": index.built_at.isoformat(), "journal_id": self.journal_id,
-                "patches": len(index.overlay)}
+        return {
+            "devices": len(index),
+            "snapshot": index.name,
+            "built_at": index.built_at.isoformat(),
+            "journal_id": self.journal_id,
+            "patches": len(index.overlay),
+        }

@@ -23,8 +23,9 @@ def last_id(db: Session | Connection) -> int:
     return int(db.scalar(select(func.coalesce(func.max(EirJournalEntry.id), 0))) or 0)
 
 
-def since(db: Session | Connection, after_id: int, limit: int = 100_000
-          ) -> list[tuple[int, int, DeviceCode]]:
+def since(
+    db: Session | Connection, after_id: int, limit: int = 100_000
+) -> list[tuple[int, int, DeviceCode]]:
     """(id, key, code) of the entries after `after_id`, oldest first."""
     rows = db.execute(
         select(EirJournalEntry.id, EirJournalEntry.imei_key, EirJournalEntry.code)

@@ -22,9 +22,10 @@ DIAMETER_CODE = {
 }
 
 
-def decide(code: DeviceCode | None, *, home_subscriber: bool,
-           unknown: EquipmentStatus | None) -> EquipmentStatus | None:
-    """The answer for a device; None means "unknown equipment" (404 / DIAMETER_ERROR_EQUIPMENT_UNKNOWN).
+def decide(
+    code: DeviceCode | None, *, home_subscriber: bool, unknown: EquipmentStatus | None
+) -> EquipmentStatus | None:
+    """The answer for a device; None means unknown equipment (404, or Diameter error 5422).
 
     - blocked or stolen -> BLACKLISTED, except that a roamer (foreign SUPI/IMSI) is not refused
       for a device that is blocked only for not being registered;

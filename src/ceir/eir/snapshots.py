@@ -39,18 +39,24 @@ def build_from_database(db: Session) -> EquipmentIndex:
         parts_keys.append(keys)
         parts_codes.append(np.full(keys.size, DeviceCode.ALLOWED.value, dtype=np.uint8))
 
-    paused = {i for (i,) in db.execute(
-        select(BlockPause.imei).where(BlockPause.ended_at.is_(None)))}
-    stolen = {i for (i,) in db.execute(
-        select(StolenDevice.imei).where(StolenDevice.cancelled_at.is_(None)))}
+    paused = {
+        i for (i,) in db.execute(select(BlockPause.imei).where(BlockPause.ended_at.is_(None)))
+    }
+    stolen = {
+        i
+        for (i,) in db.execute(select(StolenDevice.imei).where(StolenDevice.cancelled_at.is_(None)))
+    }
     con = duckdb.connect()
     try:
         states = db.execute(select(DeviceState.imei, DeviceState.state, DeviceState.reasons)).all()
         digits: list[tuple[int, str | None, str, bool, bool]] = [
             (int(i), s, r, i in paused, i in stolen) for i, s, r in states if i.isdigit()
         ]
-        digits += [(int(i), None, "", i in paused, True) for i in stolen
-                    if i.isdigit() and i not in {s[0] for s in states}]
+        digits += [
+            (int(i), None, "", i in paused, True)
+            for i in stolen
+            if i.isdigit() and i not in {s[0] for s in states}
+        ]
         if digits:
             columns = list(zip(*digits, strict=True))
             table = con.execute(
@@ -65,12 +71,12 @@ def build_from_database(db: Session) -> EquipmentIndex:
         con.close()
     if not parts_keys:
         return make_index(np.zeros(0, np.int64), np.zeros(0, np.uint8), journal_id=watermark)
-    return make_index(np.concatenate(parts_keys), np.concatenate(parts_codes),
-                      journal_id=watermark)
+    return make_index(np.concatenate(parts_keys), np.concatenate(parts_codes), journal_id=watermark)
 
 
-def codes_from_run(con: duckdb.DuckDBPyConnection) -> tuple[npt.NDArray[np.int64],
-                                                             npt.NDArray[np.uint8]]:
+def codes_from_run(
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
     """Keys and codes as a classification run leaves them (its temp tables in DuckDB)."""
     arrays = con.execute(
         f"""
