@@ -260,6 +260,21 @@ def demo(
     console.print("Try these IMEIs:")
     for label, imei in summary.examples.items():
         console.print(f"  {label:<16} {imei}")
+    if summary.notified:
+        console.print(
+            f"A day of Kcell traffic was classified: {summary.notified} devices notified."
+        )
+    if summary.citizen:
+        iin, phone = summary.citizen
+        console.print(
+            f"Citizen sign-in at /citizen: IIN {iin}, phone {phone}; "
+            "read the SMS code with `ceir sms outbox`."
+        )
+    if summary.officer:
+        username, password = summary.officer
+        console.print(
+            f"Officers' back office at /officers: {username} / {password} (made now, shown once)"
+        )
 
 
 def main() -> None:

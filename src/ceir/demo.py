@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gzip
 import random
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sqlalchemy import func, select
 
 from ceir import identifiers
 from ceir.db import session_scope
@@ -43,6 +47,9 @@ class DemoSummary:
     registered: int = 0
     tac_models: int = 0
     examples: dict[str, str] = field(default_factory=dict)
+    notified: int = 0
+    citizen: tuple[str, str] | None = None  # IIN, phone number
+    officer: tuple[str, str] | None = None  # username, password (made now, shown once)
 
 
 def _imei(tac: str, serial: int) -> str:
@@ -154,4 +161,97 @@ def load_demo(folder: Path, *, devices: int, seed: int, actor: str) -> DemoSumma
         "invalid": first[5][:-1] + str((int(first[5][-1]) + 1) % 10),
         "unknown TAC": _imei("99000001", 123456),
     }
+    _load_network_and_people(folder, summary, declarations_path, unregistered, seed)
     return summary
+
+
+DEMO_PHONE = "77011234567"
+
+
+def _demo_iin() -> str:
+    """A valid IIN (born 1990-01-01, a man) for the demo citizen."""
+    for serial in range(1, 10_000):
+        first = f"9001013{serial:04d}"
+        digit = identifiers.iin_check_digit(first)
+        if digit is not None:
+            return first + str(digit)
+    raise RuntimeError("no IIN could be made")
+
+
+def _load_network_and_people(
+    folder: Path, summary: DemoSummary, declarations: Path, unregistered: list[str], seed: int
+) -> None:
+    """A day of Kcell traffic classified, a citizen with a trip on record, an officer."""
+    from ceir.borders.service import import_crossings_file
+    from ceir.network.classify import classify
+    from ceir.network.dumps import import_dump
+    from ceir.network.models import ClassificationRun
+    from ceir.network.subscribers import import_subscribers
+    from ceir.review.models import Officer
+    from ceir.review.service import create_officer
+
+    rng = random.Random(seed)
+    iin = _demo_iin()
+    today = dt.datetime.now(dt.UTC).date()
+    day = today - dt.timedelta(days=1)
+    subscribers = folder / "kcell-subscribers.csv"
+    with subscribers.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["msisdn", "iin", "since", "language"])
+        writer.writerow([DEMO_PHONE, iin, "2020-01-01", "ru"])
+    crossings = folder / "crossings.csv"
+    with crossings.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["record_id", "iin", "direction", "crossed_at", "checkpoint", "country"])
+        writer.writerow(
+            [
+                "DEMO-1",
+                iin,
+                "exit",
+                f"{today - dt.timedelta(days=20)}T09:00:00+05:00",
+                "ALA airport",
+                "TR",
+            ]
+        )
+        writer.writerow(
+            [
+                "DEMO-2",
+                iin,
+                "entry",
+                f"{today - dt.timedelta(days=10)}T18:30:00+05:00",
+                "ALA airport",
+                "TR",
+            ]
+        )
+    with declarations.open(encoding="utf-8") as handle:
+        registered = [row[5] for row in list(csv.reader(handle))[1:]]
+    dump = folder / f"kcell_{day:%Y%m%d}_{day:%Y%m%d}.csv.gz"
+    with gzip.open(dump, "wt", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["date", "imei", "imsi", "msisdn", "rat"])
+        for n, imei in enumerate(registered + unregistered):
+            writer.writerow(
+                [f"{day:%Y%m%d}", imei, f"40102{n:010d}", f"7701{rng.randrange(10**7):07d}", "104"]
+            )
+    with session_scope() as session:
+        import_subscribers(session, subscribers, operator="kcell", actor="demo")
+        import_crossings_file(session, crossings, actor="demo")
+        import_dump(session, dump, operator="kcell", actor="demo", today=today)
+    with session_scope() as session:
+        latest = session.scalar(select(func.max(ClassificationRun.run_date)))
+        if latest is None or latest <= day:
+            report = classify(session, run_date=day, actor="demo")
+            summary.notified = int(report.counts.get("notified", 0))
+    summary.citizen = (iin, "+7 701 123 45 67")
+    with session_scope() as session:
+        if session.scalar(select(Officer.id).where(Officer.username == "demo.officer")) is None:
+            password = secrets.token_urlsafe(12)
+            create_officer(
+                session,
+                "demo.officer",
+                "Demo Officer",
+                password,
+                ["reviewer", "supervisor"],
+                "demo",
+            )
+            summary.officer = ("demo.officer", password)
