@@ -79,6 +79,8 @@ def test_demo_loads_and_can_run_again(tmp_path: Path) -> None:
     first = runner.invoke(app, ["demo", "--devices", "200"])
     assert first.exit_code == 0, first.output
     assert "registered" in first.output
+    assert "devices notified" in first.output  # a classified day of traffic
+    assert "/officers: demo.officer /" in first.output
     second = runner.invoke(app, ["demo", "--devices", "200"])
     assert second.exit_code == 0, second.output
     registered_line = next(
