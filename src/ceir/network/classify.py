@@ -38,7 +38,7 @@ from ceir.network.models import (
     OperatorImport,
     StolenDevice,
 )
-from ceir.network.rules import CONDITIONS, Condition
+from ceir.network.rules import CONDITIONS, Condition, home_imsi_sql
 from ceir.network.store import first, open_store
 from ceir.registry.models import RegistrationSource
 from ceir.registry.service import register_devices_bulk
@@ -393,37 +393,6 @@ def _evaluate(
     window_start = run_date - dt.timedelta(days=rules.duplicate_window_days - 1)
     has_tacs = first(con.execute("SELECT count(*) > 0 FROM tacs").fetchall())
     check_tacs = bool(has_tacs and has_tacs[0])
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE evaluated AS
-        WITH candidates AS (SELECT imei FROM seen_now UNION SELECT imei FROM previous),
-        seen AS (
-            SELECT imei,
-                   bool_or(starts_with(imsi::VARCHAR, '{rules.home_mcc}')) AS home_seen,
-                   count(DISTINCT imsi) FILTER (
-                       WHERE starts_with(imsi::VARCHAR, '{rules.home_mcc}') AND last_seen >= ?
-                   ) AS home_imsis
-            FROM sightings WHERE imei IN (SELECT imei FROM candidates) GROUP BY imei
-        ),
-        flags AS (
-            SELECT c.imei,
-                   c.imei IN (SELECT imei FROM stolen) AS stolen,
-                   c.imei < 0 OR {_junk_sql("c.imei")} AS invalid_imei,
-                   coalesce(s.home_seen, true) AS home_seen,
-                   coalesce(s.home_imsis, 0) AS home_imsis
-            FROM candidates c LEFT JOIN seen s USING (imei)
-        )
-        SELECT imei, stolen, invalid_imei,
-               NOT invalid_imei AND {str(check_tacs).lower()}
-                   AND (imei // 1000000) NOT IN (SELECT tac FROM tacs) AS unknown_tac,
-               -- A roamer's own phone is not blocked for being unregistered here.
-               NOT invalid_imei AND home_seen
-                   AND imei NOT IN (SELECT imei FROM registered) AS not_registered,
-               home_imsis > {int(rules.duplicate_imsis)} AS duplicate
-        FROM flags
-        """,
-        [window_start],
-    )
     blocking = [c for c in CONDITIONS if rules.conditions[c.value].blocking]
     reasons = (
         " || ".join(f"CASE WHEN {c.value} THEN '{c.value}|' ELSE '' END" for c in blocking) or "''"
@@ -435,12 +404,40 @@ def _evaluate(
         )
         or "NULL"
     )
+    home = home_imsi_sql("imsi", rules.home_mcc)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE evaluated AS
+        WITH candidates AS (SELECT imei FROM seen_now UNION SELECT imei FROM previous),
+        seen AS (
+            SELECT imei,
+                   bool_or({home}) AS home_seen,
+                   count(DISTINCT imsi) FILTER (WHERE {home} AND last_seen >= ?) AS home_imsis
+            FROM sightings WHERE imei IN (SELECT imei FROM candidates) GROUP BY imei
+        ),
+        flags AS (
+            SELECT c.imei,
+                   c.imei IN (SELECT imei FROM stolen) AS stolen,
+                   c.imei < 0 OR {_junk_sql("c.imei")} AS invalid_imei,
+                   coalesce(s.home_seen, true) AS home_seen,
+                   coalesce(s.home_imsis, 0) AS home_imsis
+            FROM candidates c LEFT JOIN seen s USING (imei)
+        )
+        ,
+        conditions AS (
+            SELECT imei, stolen, invalid_imei,
+                   NOT invalid_imei AND {str(check_tacs).lower()}
+                       AND (imei // 1000000) NOT IN (SELECT tac FROM tacs) AS unknown_tac,
+                   -- A roamer's own phone is not blocked for being unregistered here.
+                   NOT invalid_imei AND home_seen
+                       AND imei NOT IN (SELECT imei FROM registered) AS not_registered,
+                   home_imsis > {int(rules.duplicate_imsis)} AS duplicate
+            FROM flags
+        )
         SELECT *, rtrim({reasons}, '|') AS blocking_reasons, least({grace}) AS grace_days
-        FROM evaluated
-        """
+        FROM conditions
+        """,
+        [window_start],
     )
     row = first(
         con.execute(

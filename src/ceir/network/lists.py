@@ -21,24 +21,27 @@ from sqlalchemy.orm import Session
 from ceir.config import Settings
 from ceir.db import utcnow
 from ceir.network.models import ClassificationRun, ListFile, Subscriber
+from ceir.network.rules import home_imsi_sql
 from ceir.network.signing import sign
 from ceir.network.store import first
 
 # How recently an (IMEI, IMSI) pair must have been seen to be notified or excepted.
 PAIR_WINDOW_DAYS = 30
 
+# A notified device is on the grey list: the text names the list, the reason, what to do and by
+# which date (the block date), in the words people in Kazakhstan know.
 SMS_TEMPLATES = {
     "ru": (
-        "Устройство IMEI {imei} не прошло проверку ({reason}) и будет заблокировано в сетях "
-        "Казахстана {date}. Проверьте и зарегистрируйте его: ceir.kz"
+        "Устройство IMEI {imei} в сером списке ({reason}). Зарегистрируйте его до {date}, "
+        "иначе оно будет заблокировано в сетях Казахстана (чёрный список): ceir.kz"
     ),
     "kk": (
-        "IMEI {imei} құрылғысы тексеруден өтпеді ({reason}), ол Қазақстан желілерінде {date} "
-        "бұғатталады. Тексеріп, тіркеңіз: ceir.kz"
+        "IMEI {imei} құрылғысы сұр тізімде ({reason}). Оны {date} дейін тіркеңіз, әйтпесе ол "
+        "Қазақстан желілерінде бұғатталады (қара тізім): ceir.kz"
     ),
     "en": (
-        "Device IMEI {imei} failed the check ({reason}) and will be blocked on Kazakh networks "
-        "on {date}. Check and register it: ceir.kz"
+        "Device IMEI {imei} is on the grey list ({reason}). Register it before {date} or it "
+        "will be blocked on Kazakh networks (black list): ceir.kz"
     ),
 }
 REASON_WORDS = {
@@ -180,7 +183,7 @@ def _current_lists(
         WHERE n.state = 'blocked' AND s.imsi IS NOT NULL AND (
             n.imei IN (SELECT imei FROM paused)
             -- blocked only for being unregistered: a foreign SIM in it still works (roaming)
-            OR (n.reasons = 'not_registered' AND NOT starts_with(s.imsi::VARCHAR, '{home}'))
+            OR (n.reasons = 'not_registered' AND NOT {home_imsi_sql("s.imsi", home)})
         )
         """,
         [since],
@@ -253,11 +256,13 @@ def _write(
         )
     else:
         query = _delta_sql(kind, columns, key)
-    con.execute(
-        f"COPY ({query}) TO '{path}' (HEADER, DELIMITER ',', COMPRESSION gzip)",
-        {"op": operator},
+    # COPY answers with the number of rows it wrote: no second pass to count them.
+    rows = first(
+        con.execute(
+            f"COPY ({query}) TO '{path}' (HEADER, DELIMITER ',', COMPRESSION gzip)",
+            {"op": operator},
+        ).fetchall()
     )
-    rows = first(con.execute(f"SELECT count(*) FROM ({query})", {"op": operator}).fetchall())
     return _entry(path, kind, variant, int(rows[0]) if rows else 0)
 
 

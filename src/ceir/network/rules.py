@@ -16,3 +16,12 @@ class Condition(enum.StrEnum):
 
 
 CONDITIONS: tuple[Condition, ...] = tuple(Condition)
+
+
+def home_imsi_sql(column: str, mcc: str) -> str:
+    """SQL true when a BIGINT IMSI (14 or 15 digits) has the home MCC: integer ranges, no casts."""
+    ranges = [
+        (int(mcc) * 10 ** (digits - 3), (int(mcc) + 1) * 10 ** (digits - 3) - 1)
+        for digits in (14, 15)
+    ]
+    return "(" + " OR ".join(f"{column} BETWEEN {low} AND {high}" for low, high in ranges) + ")"
