@@ -25,6 +25,7 @@ from ceir.db import get_engine, session_scope
 from ceir.errors import CeirError, FileRejected
 from ceir.importing import ImportReport
 from ceir.importing import Progress as ProgressCallback
+from ceir.eir import cli as eir_cli
 from ceir.network import cli as network_cli
 from ceir.review import cli as review_cli
 from ceir.sms import cli as sms_cli
@@ -41,6 +42,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(tac_app, name="tac")
 app.add_typer(registry_app, name="registry")
 app.add_typer(network_cli.app, name="network")
+app.add_typer(eir_cli.app, name="eir")
 app.add_typer(apikeys_cli.app, name="keys")
 app.add_typer(borders_cli.app, name="borders")
 app.add_typer(sms_cli.app, name="sms")

@@ -1,0 +1,116 @@
+"""`ceir eir`: run the real-time equipment identity check, and build its index by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+from multiprocessing.context import SpawnProcess
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ceir.config import get_settings
+from ceir.db import get_engine, session_scope
+from ceir.eir.index import IndexHolder, latest_snapshot, write_snapshot
+from ceir.eir.snapshots import build_from_database
+
+app = typer.Typer(
+    help="Real-time equipment identity check (N5g-eir over HTTP, S13 over Diameter).",
+    no_args_is_help=True,
+)
+console = Console()
+
+
+@app.command()
+def build() -> None:
+    """Build the index from the database now and write it as a snapshot to the EIR folder."""
+    settings = get_settings()
+    started = time.perf_counter()
+    with session_scope() as session:
+        index = build_from_database(session)
+    path = write_snapshot(settings.eir_dir, index)
+    seconds = time.perf_counter() - started
+    console.print(
+        f"{len(index):,} devices (journal up to {index.journal_id}) written to {path} "
+        f"in {seconds:.1f} s"
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port of the N5g-eir API")] = 8080,
+    workers: Annotated[int, typer.Option(help="HTTP worker processes")] = 2,
+    diameter_port: Annotated[
+        int | None, typer.Option(help="Also answer S13 ECR over Diameter on this port")
+    ] = None,
+) -> None:
+    """Serve GET /n5g-eir-eic/v1/equipment-status, /healthz and /metrics from an in-memory index."""
+    import uvicorn
+
+    settings = get_settings()
+    # Workers memory-map one snapshot file and so share its pages; without a snapshot, building
+    # it once here spares every worker from reading the whole database.
+    if latest_snapshot(settings.eir_dir) is None:
+        console.print("No snapshot yet: building the index from the database ...")
+        build()
+    metrics_dir = Path(tempfile.mkdtemp(prefix="ceir-eir-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # read by the workers at import
+    diameter: SpawnProcess | None = None
+    try:
+        if diameter_port is not None:
+            diameter = _start_diameter(host, diameter_port)
+        console.print(
+            f"N5g-eir at http://{host}:{port}/n5g-eir-eic/v1/equipment-status "
+            f"({workers} workers)"
+            + (f", Diameter S13 on {host}:{diameter_port}" if diameter_port is not None else "")
+        )
+        uvicorn.run(
+            "ceir.eir.http:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            http="httptools",
+            loop="uvloop",
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        if diameter is not None:
+            diameter.terminate()
+            diameter.join(10)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _start_diameter(host: str, port: int) -> SpawnProcess:
+    """The one Diameter listener, in a process of its own with its own index and refresher."""
+    process = multiprocessing.get_context("spawn").Process(
+        target=_run_diameter, args=(host, port), name="ceir-eir-diameter", daemon=True
+    )
+    process.start()
+    return process
+
+
+def _run_diameter(host: str, port: int) -> None:
+    from ceir.eir.diameter import serve_diameter
+    from ceir.eir.service import IndexRefresher, initial_index
+
+    settings = get_settings()
+    engine = get_engine(settings.effective_database_url)
+    holder = IndexHolder(initial_index(engine, settings))
+    refresher = IndexRefresher(holder, engine, settings).start()
+    try:
+        asyncio.run(serve_diameter(host, port, lambda: holder, settings))
+    finally:
+        refresher.stop()
+
+
+if __name__ == "__main__":
+    app()
