@@ -22,10 +22,10 @@ from ceir.borders import cli as borders_cli
 from ceir.check.service import check_table
 from ceir.config import get_settings
 from ceir.db import get_engine, session_scope
+from ceir.eir import cli as eir_cli
 from ceir.errors import CeirError, FileRejected
 from ceir.importing import ImportReport
 from ceir.importing import Progress as ProgressCallback
-from ceir.eir import cli as eir_cli
 from ceir.network import cli as network_cli
 from ceir.review import cli as review_cli
 from ceir.sms import cli as sms_cli

@@ -66,11 +66,11 @@ class EquipmentIndex:
 
     @functools.cached_property
     def _key_view(self) -> memoryview:
-        return memoryview(np.ascontiguousarray(self.keys))
+        return memoryview(np.ascontiguousarray(self.keys).data)
 
     @functools.cached_property
     def _code_view(self) -> memoryview:
-        return memoryview(np.ascontiguousarray(self.codes))
+        return memoryview(np.ascontiguousarray(self.codes).data)
 
     def codes_of(self, keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int16]:
         """Codes of many keys at once; -1 where unknown (the overlay is not consulted).
