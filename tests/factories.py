@@ -334,3 +334,34 @@ def add_decided_application(
     application.decision_reason = "test"
     session.commit()
     return application
+
+
+# --- citizens' own devices: lost and stolen reports, hand-overs -------------------------------
+
+
+def add_owned_device(
+    session: Session,
+    iin: str,
+    imeis: Sequence[str],
+    *,
+    public_id: str | None = None,
+    brand: str = "Apple",
+    model: str = "iPhone 17",
+) -> Device:
+    """A device registered to a citizen as an approved personal import leaves it: the approved
+    application and a registration whose evidence names the IIN."""
+    keys = [identifiers.parse_imei(i).key for i in imeis]
+    public_id = public_id or f"OWN{keys[0][-9:]}"
+    device = register_device(session, imeis, brand=brand, model=model, source="personal_import")
+    registration = session.query(Registration).filter_by(device_id=device.id).one()
+    registration.evidence = {"application": public_id, "kind": "personal_import", "iin": iin}
+    application = add_application_in_review(
+        session, public_id=public_id, iin=iin, imei=imeis[0], status="approved"
+    )
+    application.imei2 = keys[1] if len(keys) > 1 else None
+    application.device_id = device.id
+    application.decided_at = dt.datetime.now(dt.UTC)
+    application.decided_by = "system:auto-check"
+    application.decision_reason = "trip_confirmed"
+    session.commit()
+    return device

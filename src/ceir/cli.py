@@ -27,6 +27,7 @@ from ceir.errors import CeirError, FileRejected
 from ceir.importing import ImportReport
 from ceir.importing import Progress as ProgressCallback
 from ceir.network import cli as network_cli
+from ceir.partners import cli as partners_cli
 from ceir.review import cli as review_cli
 from ceir.sms import cli as sms_cli
 
@@ -47,6 +48,7 @@ app.add_typer(apikeys_cli.app, name="keys")
 app.add_typer(borders_cli.app, name="borders")
 app.add_typer(sms_cli.app, name="sms")
 app.add_typer(review_cli.app, name="officers")
+app.add_typer(partners_cli.app, name="partners")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -59,6 +59,9 @@ class NetworkSettings(BaseModel):
     retention_days: int = Field(default=180, ge=30)
     # DuckDB may use this much memory before spilling to disk.
     duckdb_memory_limit: str = "6GB"
+    # A second IMEI is linked to a registered device when the same home SIM was seen with both
+    # within this many days (and the TACs share their first 6 digits).
+    second_imei_window_days: int = Field(default=7, ge=1)
 
 
 class CitizenSettings(BaseModel):
@@ -85,6 +88,20 @@ class CitizenSettings(BaseModel):
     # Uploaded documents: at most this many bytes each, and this many per application.
     max_document_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_documents: int = Field(default=5, ge=1)
+
+
+class FeeSettings(BaseModel):
+    """Verification fees that importers and shops pay per registered device (1 MRP each)."""
+
+    # The monthly calculation index (MRP, tenge) by calendar year, set each year by the budget
+    # law; a year not listed uses the latest year before it.
+    mrp_by_year: dict[int, int] = Field(default_factory=lambda: {2025: 3932, 2026: 4325})
+    # Fees per registered device, in MRP.
+    mrp_per_device: int = Field(default=1, ge=0)
+    # Unpaid fees (tenge) a partner may owe; an import that would go above it is refused.
+    unpaid_limit_tenge: int = Field(default=4_000_000, ge=0)
+    # Per-partner limits (API key owner -> tenge), overriding the default above.
+    unpaid_limits: dict[str, int] = Field(default_factory=dict)
 
 
 class SmsSettings(BaseModel):
@@ -144,6 +161,7 @@ class Settings(BaseSettings):
     officers: OfficerSettings = Field(default_factory=OfficerSettings)
 
     citizens: CitizenSettings = Field(default_factory=CitizenSettings)
+    fees: FeeSettings = Field(default_factory=FeeSettings)
     sms: SmsSettings = Field(default_factory=SmsSettings)
 
     @property

@@ -3,6 +3,7 @@
 from ceir.apikeys.models import ApiKey
 from ceir.audit.models import AuditEvent
 from ceir.borders.models import BorderCrossing
+from ceir.citizens.device_models import DeviceReport, OwnershipTransfer
 from ceir.citizens.models import (
     Application,
     ApplicationEvent,
@@ -11,6 +12,7 @@ from ceir.citizens.models import (
     SignInCode,
     SmsMessage,
 )
+from ceir.citizens.second_imei import SecondImeiCandidate
 from ceir.db import Base
 from ceir.eir.models import EirJournalEntry
 from ceir.importing import ImportBatch
@@ -25,6 +27,7 @@ from ceir.network.models import (
     StolenDevice,
     Subscriber,
 )
+from ceir.partners.fees import FeeEntry
 from ceir.partners.models import ApiKeyUsage, CheckJob, Sale
 from ceir.registry.models import Declaration, Device, DeviceImei, Registration
 from ceir.review.models import Officer, OfficerSession
@@ -48,17 +51,21 @@ __all__ = [
     "Device",
     "DeviceFlag",
     "DeviceImei",
+    "DeviceReport",
     "DeviceState",
     "DeviceStateChange",
     "Document",
     "EirJournalEntry",
+    "FeeEntry",
     "ImportBatch",
     "ListFile",
     "Officer",
     "OfficerSession",
     "OperatorImport",
+    "OwnershipTransfer",
     "Registration",
     "Sale",
+    "SecondImeiCandidate",
     "SignInCode",
     "SmsMessage",
     "StolenDevice",

@@ -202,3 +202,31 @@ def test_a_registration_since_the_last_run_outranks_a_block_for_being_unregister
 
     assert app_client.get(f"/api/v1/imei/{appealed}").json()["verdict"] == "registered"
     assert app_client.get(f"/api/v1/imei/{cloned}").json()["verdict"] == "blocked"
+
+
+def test_a_cancelled_stolen_report_stops_showing_blocked_before_the_next_run(
+    app_client: TestClient, db_session: Session
+) -> None:
+    import datetime as dt
+
+    from ceir.network.models import DeviceState, StolenDevice
+
+    found_phone = make_imei("35467819", 95)
+    register_device(db_session, [found_phone])
+    db_session.add(
+        DeviceState(
+            imei=found_phone[:14],
+            state="blocked",
+            reasons="stolen",
+            first_noncompliant=dt.date(2026, 1, 1),
+            block_date=dt.date(2026, 1, 1),
+            updated_run=1,
+        )
+    )
+    now = dt.datetime.now(dt.UTC)
+    db_session.add(
+        StolenDevice(imei=found_phone[:14], reported_at=now, source="owner", cancelled_at=now)
+    )
+    db_session.commit()
+
+    assert app_client.get(f"/api/v1/imei/{found_phone}").json()["verdict"] == "registered"

@@ -5,13 +5,23 @@ from __future__ import annotations
 from typing import Annotated
 
 from anyio import CapacityLimiter, to_thread
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session
 
-from ceir.check.presentation import describe, signal_text
-from ceir.check.schemas import CheckOut, DeviceOut, InvalidOut, RegistrationOut, SignalOut
+from ceir.check.presentation import describe, sale_text, signal_text
+from ceir.check.schemas import (
+    CheckOut,
+    DeviceOut,
+    InvalidOut,
+    RegistrationOut,
+    SaleOut,
+    SignalOut,
+)
 from ceir.check.service import CheckResult, check_imei
+from ceir.partners.models import Sale
+from ceir.partners.service import find_sale
 from ceir.web.i18n import select_language
 from ceir.web.ratelimit import public_rate_limit
 
@@ -44,7 +54,22 @@ def _threads_for_checks(request: Request) -> CapacityLimiter:
     return limiter
 
 
-def _check(engine: Engine, imei: str) -> CheckResult:
+def sale_of(db: Session | Connection, result: CheckResult, receipt: str | None) -> Sale | None:
+    """The seller's record of this IMEI's sale, only for whoever holds its receipt number."""
+    if not receipt or not receipt.strip() or result.imei is None:
+        return None
+    if isinstance(db, Connection):
+        with Session(bind=db) as session:
+            sale = find_sale(session, result.imei[:14], receipt)
+            if sale is not None:
+                session.expunge(sale)
+            return sale
+    return find_sale(db, result.imei[:14], receipt)
+
+
+def _check(
+    engine: Engine, imei: str, receipt: str | None = None
+) -> tuple[CheckResult, Sale | None]:
     # One connection, taken and given back in the same thread: with a session held from a
     # dependency across several thread-pool hops, a burst of requests could take every thread
     # while every pooled connection waited for a thread to be released (a deadlock until the
@@ -54,7 +79,8 @@ def _check(engine: Engine, imei: str) -> CheckResult:
             # Two independent reads need no transaction; without one, PostgreSQL is spared a
             # BEGIN and a ROLLBACK round trip per check (SQLite's are free, and its switch isn't).
             conn.execution_options(isolation_level="AUTOCOMMIT")
-        return check_imei(conn, imei)
+        result = check_imei(conn, imei)
+        return result, sale_of(conn, result, receipt)
 
 
 @router.get(
@@ -67,13 +93,22 @@ def _check(engine: Engine, imei: str) -> CheckResult:
 async def get_imei(
     request: Request,
     imei: Annotated[str, Path(max_length=64, description="IMEI (14-16 digits) or PEI")],
+    receipt: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="the receipt number of a sale: its record is shown when it matches",
+        ),
+    ] = None,
 ) -> Response:
     """Is this IMEI in the registry of legally imported devices, and what model does its TAC name?
 
     Answered in the language of `?lang=` (ru, kk, en), the `lang` cookie or Accept-Language.
+    With `?receipt=`, the seller's record of the sale (seller, date, receipt) is added when a
+    sale of this IMEI was recorded with that receipt number; sales are never listed otherwise.
     """
-    result = await to_thread.run_sync(
-        _check, request.app.state.engine, imei, limiter=_threads_for_checks(request)
+    result, sale = await to_thread.run_sync(
+        _check, request.app.state.engine, imei, receipt, limiter=_threads_for_checks(request)
     )
     request.app.state.metrics.checks.labels(result.verdict.value).inc()
     tally = request.app.state.check_tally
@@ -93,6 +128,7 @@ async def get_imei(
         block_date=result.block_date,
         title=words["title"],
         advice=words["advice"],
+        abroad_advice=words.get("abroad"),
         language=lang,
         invalid=InvalidOut(code=result.invalid_code, reason=words.get("reason", ""))
         if result.invalid_code
@@ -111,6 +147,14 @@ async def get_imei(
         if result.device
         else None,
         signals=[SignalOut(code=s, message=signal_text(s, lang)) for s in result.signals],
+        sale=SaleOut(
+            seller=sale.owner,
+            sold_on=sale.sold_on,
+            receipt_number=sale.receipt_number,
+            text=sale_text(sale.owner, sale.sold_on, sale.receipt_number, lang),
+        )
+        if sale
+        else None,
     )
     # Serialised here, once: returned as a model, FastAPI would validate it again first.
     return Response(answer.model_dump_json(), media_type="application/json")

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from ceir.check.presentation import describe, registered_on, signal_text, source_text
+from ceir.check.api import sale_of
+from ceir.check.presentation import describe, registered_on, sale_text, signal_text, source_text
 from ceir.check.service import check_imei
 from ceir.web.deps import get_db
 from ceir.web.i18n import COOKIE_NAME, LANGUAGES, normalise_language, select_language, templates
@@ -34,14 +35,23 @@ def check_page(
     db: Annotated[Session, Depends(get_db)],
     _limited: Annotated[None, Depends(limit_checks_only)],
     imei: Annotated[str | None, Query(max_length=64)] = None,
+    receipt: Annotated[str | None, Query(max_length=64)] = None,
     lang: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:
     language = select_language(request)
     context: dict[str, object] = {
         "lang": language,
         "imei_value": imei or "",
+        "receipt_value": receipt or "",
         "language_links": {
-            code: "?" + urlencode({"lang": code, **({"imei": imei} if imei else {})})
+            code: "?"
+            + urlencode(
+                {
+                    "lang": code,
+                    **({"imei": imei} if imei else {}),
+                    **({"receipt": receipt} if imei and receipt else {}),
+                }
+            )
             for code in LANGUAGES
         },
     }
@@ -56,6 +66,11 @@ def check_page(
         if result.registration is not None:
             context["source"] = source_text(result.registration.source, language)
             context["registered_on"] = registered_on(result.registration.registered_at, language)
+        sale = sale_of(db, result, receipt)
+        if sale is not None:
+            context["sale"] = sale_text(sale.owner, sale.sold_on, sale.receipt_number, language)
+        elif receipt and receipt.strip():
+            context["sale_not_found"] = True
     response = templates.TemplateResponse(request, "check.html", context)
     if normalise_language(lang):
         response.set_cookie(

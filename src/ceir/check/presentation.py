@@ -28,10 +28,35 @@ def list_name(colour: ListColour, lang: str) -> str:
 
 
 def describe(result: CheckResult, lang: str) -> dict[str, str]:
-    """`title`, `advice` and `list` for any verdict, `reason` for an invalid IMEI. Plain text."""
+    """`title`, `advice` and `list` for any verdict, `reason` for an invalid IMEI, `abroad` for
+    a device never flagged on a Kazakh network. Plain text."""
     words = _describe(result, lang)
     words["list"] = list_name(result.list_colour, lang)
+    abroad = abroad_advice(result, lang)
+    if abroad is not None:
+        words["abroad"] = abroad
     return words
+
+
+def abroad_advice(result: CheckResult, lang: str) -> str | None:
+    """What a buyer abroad must do after entry, for a device not in the registry and never seen
+    (or only roaming) on a Kazakh network; None otherwise."""
+    if result.verdict is not Verdict.NOT_REGISTERED or result.block_date is not None:
+        return None
+    from ceir.config import get_settings
+
+    settings = get_settings()
+    _ = get_translations(lang).gettext
+    return _(
+        "This check shows whether the model of this IMEI (its TAC) is genuine and whether the "
+        "phone is reported stolen in Kazakhstan. After you bring it in and put in a "
+        "Kazakh SIM card, register it as a personal import within %(days)s days, or it will be "
+        "blocked; up to %(quota)s phones a year per person. Keep the purchase receipt and your "
+        "boarding pass."
+    ) % {
+        "days": settings.network.conditions["not_registered"].grace_days,
+        "quota": settings.citizens.personal_imports_per_year,
+    }
 
 
 def _describe(result: CheckResult, lang: str) -> dict[str, str]:
@@ -149,6 +174,16 @@ def source_text(source: RegistrationSource, lang: str) -> str:
         RegistrationSource.AMNESTY: _("amnesty for phones in use before the rules took effect"),
     }
     return words.get(source, str(source))
+
+
+def sale_text(seller: str, sold_on: dt.date, receipt_number: str, lang: str) -> str:
+    """The seller's record of a sale, as the buyer holding the receipt reads it."""
+    _ = get_translations(lang).gettext
+    return _("Sold by %(seller)s on %(date)s, receipt %(receipt)s.") % {
+        "seller": seller,
+        "date": _long_date(sold_on, lang),
+        "receipt": receipt_number,
+    }
 
 
 def registered_on(moment: dt.datetime, lang: str) -> str:

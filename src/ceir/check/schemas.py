@@ -35,6 +35,13 @@ class SignalOut(BaseModel):
     message: str
 
 
+class SaleOut(BaseModel):
+    seller: str = Field(description="who recorded the sale (the seller's partner account)")
+    sold_on: dt.date
+    receipt_number: str
+    text: str = Field(description="the record in words, in the requested language")
+
+
 class CheckOut(BaseModel):
     query: str = Field(description="the IMEI as it was asked for")
     imei: str | None = Field(description="the IMEI as 15 digits with its check digit")
@@ -47,8 +54,17 @@ class CheckOut(BaseModel):
     )
     title: str = Field(description="the verdict in words, in the requested language")
     advice: str = Field(description="what a buyer or owner should do, in the requested language")
+    abroad_advice: str | None = Field(
+        default=None,
+        description="for a device never seen on a Kazakh network: what a buyer abroad must do "
+        "after entry (register it as a personal import within the grace period)",
+    )
     language: str
     invalid: InvalidOut | None = None
     registration: RegistrationOut | None = None
     device: DeviceOut | None = Field(description="the model GSMA allocated the TAC to")
     signals: list[SignalOut] = []
+    sale: SaleOut | None = Field(
+        default=None,
+        description="the seller's record of the sale, only when `receipt` is its receipt number",
+    )

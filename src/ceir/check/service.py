@@ -112,6 +112,16 @@ def check_imei(db: Session | Connection, query: str) -> CheckResult:
     )
 
 
+def _still_standing(reasons: str, *, registered: bool) -> set[str]:
+    """The reasons of a state that facts since the last run have not cured.
+
+    A registration cures `not_registered`; a cancelled report cures `stolen` (an active report
+    is handled before this is asked). The other reasons need the next run to be re-judged.
+    """
+    cured = {"stolen"} | ({"not_registered"} if registered else set())
+    return {r for r in reasons.split("|") if r} - cured
+
+
 def with_enforcement(
     result: CheckResult,
     *,
@@ -127,7 +137,9 @@ def with_enforcement(
     """
     if stolen:
         return replace(result, verdict=Verdict.STOLEN, block_date=block_date)
-    if result.verdict is Verdict.REGISTERED and reasons == "not_registered":
+    if reasons is not None and not _still_standing(
+        reasons, registered=result.registration is not None
+    ):
         return result
     if state == DeviceStateName.BLOCKED:
         return replace(result, verdict=Verdict.BLOCKED, block_date=block_date)
@@ -204,8 +216,10 @@ def check_table(db: Session | Connection, queries: Sequence[str]) -> pa.Table:
         for row_no, state, blocked_from, state_reasons, stolen in _enforcement_of(conn):
             if stolen:
                 codes[row_no] = _CODE[Verdict.STOLEN]
-            elif codes[row_no] == _CODE[Verdict.REGISTERED] and state_reasons == "not_registered":
-                continue  # registered since the last run: see with_enforcement
+            elif state_reasons is not None and not _still_standing(
+                state_reasons, registered=codes[row_no] == _CODE[Verdict.REGISTERED]
+            ):
+                continue  # cured since the last run: see with_enforcement
             elif state == DeviceStateName.BLOCKED:
                 codes[row_no] = _CODE[Verdict.BLOCKED]
             block_date[row_no] = str(blocked_from)[:10] if blocked_from else None

@@ -18,13 +18,15 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from sqlalchemy.orm import Session
 
 from ceir.audit import service as audit
-from ceir.citizens import auth
+from ceir.check.presentation import describe as describe_check
+from ceir.check.service import check_imei
+from ceir.citizens import auth, second_imei
 from ceir.citizens import service as citizens
 from ceir.citizens.documents import Upload, path_of
-from ceir.citizens.models import CitizenSession
+from ceir.citizens.models import Application, CitizenSession
 from ceir.config import Settings
 from ceir.db import utcnow
-from ceir.errors import Forbidden, InvalidInput
+from ceir.errors import Forbidden, InvalidInput, NotFound
 from ceir.web.deps import get_db
 from ceir.web.i18n import (
     COOKIE_NAME,
@@ -281,7 +283,31 @@ def my_applications(request: Request, db: Db) -> Response:
         return _redirect("/citizen/sign-in")
     applications = citizens.applications_of(db, session.iin)
     _view_audit(db, session, "citizen.view_applications", session.iin)
-    return _render(request, "citizen/applications.html", session, applications=applications)
+    return _render(
+        request,
+        "citizen/applications.html",
+        session,
+        applications=applications,
+        second_imeis=second_imei.pending_for(db, session.iin),
+    )
+
+
+@router.post("/second-imeis/{candidate_id}/{action}", response_class=HTMLResponse)
+def decide_second_imei(
+    request: Request, db: Db, csrf_token: CsrfField, candidate_id: int, action: str
+) -> Response:
+    """One tap: add the second IMEI to the citizen's device ("confirm"), or drop the link."""
+    session = _session(request, db)
+    if session is None:
+        return _redirect("/citizen/sign-in")
+    _check_csrf(request, csrf_token, session)
+    if action == "confirm":
+        second_imei.confirm(db, session.iin, candidate_id)
+    elif action == "dismiss":
+        second_imei.dismiss(db, session.iin, candidate_id)
+    else:
+        raise NotFound("No such action.")
+    return _redirect("/citizen/applications")
 
 
 def _date(value: str, required: bool) -> dt.date | None:
@@ -440,7 +466,18 @@ def application_page(request: Request, db: Db, public_id: str) -> Response:
             citizens.reason_text(f, lang) for f in application.auto_check.get("findings", [])
         ],
         describe=lambda note: citizens.reason_text(note, lang),
+        device_status=_device_status(db, application, lang),
     )
+
+
+def _device_status(db: Session, application: Application, lang: str) -> list[dict[str, Any]]:
+    """Each IMEI of the application as the public check sees it: list, verdict, what to do."""
+    status = []
+    for key in (application.imei1, application.imei2):
+        if key:
+            result = check_imei(db, key)
+            status.append({"imei": key, "result": result, "words": describe_check(result, lang)})
+    return status
 
 
 @router.get("/applications/{public_id}/documents/{document_id}")
@@ -457,3 +494,10 @@ def document(request: Request, db: Db, public_id: str, document_id: str) -> Resp
         filename=f"{found.kind}.{extension.get(found.content_type, 'bin')}",
         headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"},
     )
+
+
+# "My devices" (lost and stolen reports, hand-overs to a buyer) lives in its own module, which
+# uses the helpers above; imported last so that they exist when it loads.
+from ceir.citizens import device_pages  # noqa: E402
+
+router.include_router(device_pages.router)

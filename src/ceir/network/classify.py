@@ -102,6 +102,7 @@ def classify(
                 counts["amnesty_registered"] = _apply_amnesty(db, con, run_date, settings)
             with _timed(steps, "evaluate"):
                 counts.update(_evaluate(con, run_date, settings))
+                counts.update(_link_second_imeis(db, con, run, settings))
                 counts.update(_transition(con, run_date, settings))
             with _timed(steps, "states"):
                 _write_states(db, con, run)
@@ -160,9 +161,11 @@ def _sync_registry(db: Session, con: duckdb.DuckDBPyConnection) -> int:
     max_id = last_id
     for batch in _arrow_batches(
         db,
-        "SELECT r.id, di.imei_key FROM registrations r "
-        "JOIN device_imeis di ON di.device_id = r.device_id "
-        f"WHERE r.id > {int(since_id)} AND r.revoked_at IS NULL",
+        # CROSS JOIN: SQLite then walks the new registrations by id and looks their IMEIs up,
+        # instead of scanning every IMEI of the registry (PostgreSQL plans it either way).
+        "SELECT r.id, di.imei_key FROM registrations r CROSS JOIN device_imeis di "
+        f"WHERE di.device_id = r.device_id AND r.id > {int(since_id)} "
+        "AND r.revoked_at IS NULL",
         {},
         ["id", "imei"],
     ):
@@ -451,6 +454,67 @@ def _evaluate(
     counts.update(
         {f"condition_{c.value}": int(v) for c, v in zip(CONDITIONS, row[1:], strict=True)}
     )
+    return counts
+
+
+def _link_second_imeis(
+    db: Session, con: duckdb.DuckDBPyConnection, run: ClassificationRun, settings: Settings
+) -> dict[str, int]:
+    """Unregistered IMEIs seen with the same home SIM as a registered IMEI of their TAC family.
+
+    They are offered to the device's owner as its second IMEI (ceir.citizens.second_imei), and
+    those confirmed (now or before) count as registered from this run on.
+    """
+    from ceir.citizens import second_imei
+
+    rules = settings.network
+    window = int(rules.second_imei_window_days)
+    family = second_imei.TAC_FAMILY_DIVISOR
+    rows = con.execute(
+        f"""
+        SELECT u.imei, r.imei, u.imsi::VARCHAR, any_value(u.msisdn)::VARCHAR,
+               min(u.first_seen), max(u.last_seen), min(r.first_seen), max(r.last_seen)
+        FROM evaluated e
+        JOIN sightings u ON u.imei = e.imei
+        JOIN sightings r ON r.imsi = u.imsi AND r.imei <> u.imei
+        WHERE e.imei >= 0 AND e.not_registered
+          AND NOT (e.stolen OR e.invalid_imei OR e.unknown_tac)
+          AND starts_with(u.imsi::VARCHAR, '{rules.home_mcc}')
+          AND u.imei // {family} = r.imei // {family}
+          AND r.imei IN (SELECT imei FROM registered)
+          AND u.first_seen <= r.last_seen + {window} AND r.first_seen <= u.last_seen + {window}
+        GROUP BY u.imei, r.imei, u.imsi
+        ORDER BY u.imei, r.imei, u.imsi
+        """
+    ).fetchall()
+    sightings = [
+        second_imei.Sighting(
+            imei=int(r[0]),
+            registered_imei=int(r[1]),
+            imsi=r[2],
+            msisdn=r[3],
+            seen=(r[4], r[5]),
+            registered_seen=(r[6], r[7]),
+        )
+        for r in rows
+    ]
+    linked, counts = second_imei.link_in_run(db, sightings, run_id=run.id, now=utcnow())
+    con.register("linked_arrow", pa.table({"imei": pa.array(linked, pa.int64())}))
+    try:
+        con.execute(
+            "INSERT INTO registered SELECT imei FROM linked_arrow "
+            "WHERE imei NOT IN (SELECT imei FROM registered)"
+        )
+        con.execute(
+            """
+            UPDATE evaluated SET not_registered = false,
+                blocking_reasons = trim(
+                    replace('|' || blocking_reasons || '|', '|not_registered|', '|'), '|')
+            WHERE imei IN (SELECT imei FROM linked_arrow)
+            """
+        )
+    finally:
+        con.unregister("linked_arrow")
     return counts
 
 

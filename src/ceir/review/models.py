@@ -15,6 +15,7 @@ class Role(enum.StrEnum):
     REVIEWER = "reviewer"  # decides applications assigned or taken from the queue
     SUPERVISOR = "supervisor"  # also reassigns and reverses decisions
     AUDITOR = "auditor"  # reads the audit log; decides nothing
+    POLICE = "police"  # reports lost/stolen IMEIs, confirms citizens' reports; nothing else
 
 
 class Officer(Base):

@@ -23,6 +23,7 @@ from ceir.config import Settings
 from ceir.db import utcnow
 from ceir.errors import CeirError, Forbidden, InvalidInput
 from ceir.review import service
+from ceir.review.models import Role
 from ceir.review.service import Permission, SignedIn
 from ceir.web.deps import get_db
 from ceir.web.i18n import (
@@ -143,6 +144,10 @@ def _require(signed: SignedIn, permission: Permission) -> None:
 def _home(signed: SignedIn) -> str:
     if service.can(signed.officer, Permission.REVIEW):
         return "/officers/queue"
+    if Role.POLICE in service.roles_of(signed.officer) and not service.can(
+        signed.officer, Permission.READ_AUDIT
+    ):
+        return "/officers/stolen"
     return "/officers/audit"
 
 
@@ -648,3 +653,10 @@ def audit_page(
             "details": lambda d: json.dumps(d, ensure_ascii=False, sort_keys=True) if d else "",
         },
     )
+
+
+# Lost and stolen reports for the police live in their own module, which uses the helpers above;
+# imported last so that they exist when it loads.
+from ceir.review import police  # noqa: E402
+
+router.include_router(police.router)

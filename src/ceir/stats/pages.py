@@ -78,6 +78,7 @@ class _Words:
             "blocked": _("blocked (black list)"),
             "newly_blocked": _("newly blocked"),
             "unblocked": _("unblocked"),
+            "second_imei_pending": _("second IMEIs awaiting confirmation"),
         }.get(measure, measure)
 
 
@@ -172,7 +173,11 @@ def build_charts(
 
     rows = datasets["enforcement"].rows
     for chart_id, title, measures in (
-        ("enforcement-lists", _("Devices on the grey and black lists"), ["notified", "blocked"]),
+        (
+            "enforcement-lists",
+            _("Devices on the grey and black lists"),
+            ["notified", "blocked", "second_imei_pending"],
+        ),
         ("enforcement-changes", _("Devices blocked and unblocked"), ["newly_blocked", "unblocked"]),
     ):
         runs, values = _pivot(rows, "run_date", "measure", "devices", measures)

@@ -51,6 +51,7 @@ ENFORCEMENT_MEASURES: tuple[str, ...] = (
     "newly_blocked",
     "unblocked",
     "resolved",
+    "second_imei_pending",  # second IMEIs of registered devices awaiting the owner's tap
 )
 APPLICATION_EVENTS: tuple[str, ...] = ("filed", "approved", "rejected")
 DECIDED = (ApplicationStatus.APPROVED.value, ApplicationStatus.REJECTED.value)

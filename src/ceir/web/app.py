@@ -25,6 +25,7 @@ from ceir.db import get_engine, session_factory
 from ceir.errors import CeirError
 from ceir.network import api as network_api
 from ceir.partners import api as partners_api
+from ceir.partners import declarations_api
 from ceir.review import pages as review_pages
 from ceir.stats import routes as stats_routes
 from ceir.stats.service import CheckTally
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(check_pages.router)
     app.include_router(network_api.router)
     app.include_router(partners_api.router)
+    app.include_router(declarations_api.router)
     app.include_router(borders_api.router)
     app.include_router(citizen_pages.router)
     app.include_router(review_pages.router)
