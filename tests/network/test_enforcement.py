@@ -333,3 +333,27 @@ def test_clones_are_flagged_for_buyers_even_when_not_blocked(
 
     flags = db_session.execute(select(DeviceFlag.imei, DeviceFlag.flag)).all()
     assert [(f[0], f[1]) for f in flags] == [(CLONED[:14], "duplicate")]
+
+
+def test_a_revoked_registration_reaches_the_next_run(
+    db_session: Session, settings: Settings, tmp_path: Path, registered: list
+) -> None:
+    from sqlalchemy import update
+
+    from ceir.registry.models import DeviceImei, Registration
+
+    run_day(db_session, settings, tmp_path, DAY1, {"kcell": day_rows(registered)})
+    revoked_imei = registered[3][0]
+    device_id = db_session.scalar(
+        select(DeviceImei.device_id).where(DeviceImei.imei_key == int(revoked_imei[:14]))
+    )
+    db_session.execute(
+        update(Registration).where(Registration.device_id == device_id).values(revoked_at=utcnow())
+    )
+    db_session.commit()
+
+    run_day(
+        db_session, settings, tmp_path, DAY1 + dt.timedelta(days=1), {"kcell": day_rows(registered)}
+    )
+
+    assert states(db_session)[revoked_imei[:14]] == ("notified", "not_registered")

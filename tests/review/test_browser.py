@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from argon2 import PasswordHasher
 
 from ceir import db, migrate
 from ceir.config import OfficerSettings, Settings
 from ceir.review import service
 from ceir.web.app import create_app
+from tests.browser import PHONE, chromium, serve
 from tests.factories import OFFICER_PASSWORD, add_application_in_review, add_officer
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, PHONE
 
 pytestmark = pytest.mark.browser
 
@@ -46,34 +42,15 @@ def base_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         database_url=url, data_dir=tmp_path, officers=OfficerSettings(secure_cookies=False)
     )
     app = create_app(settings, engine)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serve(app) as base:
+        yield base
     db.dispose_engines()
 
 
 def test_officer_approves_the_oldest_case_on_a_phone(base_url: str) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(f"!!! {CHROMIUM} IS MISSING: browser tests did NOT run (apt install chromium)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
+    with chromium() as browser:
         context = browser.new_context(viewport=PHONE, device_scale_factor=1, locale="ru-RU")
         page = context.new_page()
         try:
@@ -106,4 +83,3 @@ def test_officer_approves_the_oldest_case_on_a_phone(base_url: str) -> None:
             page.screenshot(path="/tmp/ceir-officer-queue-360.png", full_page=True)
         finally:
             context.close()
-            browser.close()

@@ -17,14 +17,14 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from ceir import identifiers
 from ceir.audit import service as audit
 from ceir.bulk import insert_columns
 from ceir.config import Settings, get_settings
-from ceir.db import utcnow
+from ceir.db import UTCDateTime, utcnow
 from ceir.eir import journal
 from ceir.eir.index import make_index, write_snapshot
 from ceir.eir.snapshots import codes_from_run
@@ -40,7 +40,7 @@ from ceir.network.models import (
 )
 from ceir.network.rules import CONDITIONS, Condition, home_imsi_sql
 from ceir.network.store import first, open_store
-from ceir.registry.models import RegistrationSource
+from ceir.registry.models import DeviceImei, Registration, RegistrationSource
 from ceir.registry.service import register_devices_bulk
 from ceir.tac.models import TacModel
 
@@ -175,21 +175,23 @@ def _sync_registry(db: Session, con: duckdb.DuckDBPyConnection) -> int:
         added += batch.num_rows
         max_id = max(max_id, int(pa.compute.max(batch.column("id")).as_py()))
     if synced_at is not None:
+        # Driven from the (partial) index of revocations, as above: never a scan of the registry.
         revoked = [
             int(k)
             for (k,) in db.execute(
-                select(func.distinct(_device_imei_key()))
-                .select_from(_registrations_join())
-                .where(_revoked_since(synced_at))
+                text(
+                    "SELECT DISTINCT di.imei_key FROM registrations r CROSS JOIN device_imeis di "
+                    "WHERE di.device_id = r.device_id AND r.revoked_at >= :since"
+                ).bindparams(bindparam("since", synced_at, type_=UTCDateTime()))
             )
         ]
         if revoked:
             still = {
                 int(k)
                 for (k,) in db.execute(
-                    select(_device_imei_key())
-                    .select_from(_registrations_join())
-                    .where(_active(), _device_imei_key().in_(revoked))
+                    select(DeviceImei.imei_key)
+                    .join(Registration, Registration.device_id == DeviceImei.device_id)
+                    .where(Registration.revoked_at.is_(None), DeviceImei.imei_key.in_(revoked))
                 )
             }
             gone = pa.table({"imei": pa.array([k for k in revoked if k not in still], pa.int64())})
@@ -199,32 +201,6 @@ def _sync_registry(db: Session, con: duckdb.DuckDBPyConnection) -> int:
     con.execute("DELETE FROM registry_sync")
     con.execute("INSERT INTO registry_sync VALUES (?, ?)", [max_id, now])
     return added
-
-
-def _device_imei_key() -> Any:
-    from ceir.registry.models import DeviceImei
-
-    return DeviceImei.imei_key
-
-
-def _registrations_join() -> Any:
-    from ceir.registry.models import DeviceImei, Registration
-
-    return Registration.__table__.join(
-        DeviceImei.__table__, DeviceImei.device_id == Registration.device_id
-    )
-
-
-def _revoked_since(when: dt.datetime) -> Any:
-    from ceir.registry.models import Registration
-
-    return Registration.revoked_at >= when
-
-
-def _active() -> Any:
-    from ceir.registry.models import Registration
-
-    return Registration.revoked_at.is_(None)
 
 
 def _load_reference(db: Session, con: duckdb.DuckDBPyConnection) -> None:
