@@ -41,6 +41,7 @@ REQUIRED_COLUMNS = (
     "imei1",
 )
 MAX_IMEIS_PER_DEVICE = 4
+ANALYZE_AFTER_ROWS = 100_000
 DECLARATION_NUMBER = re.compile(r"^[0-9A-Za-z][0-9A-Za-z/._-]{0,63}$")
 TEXT_LIMITS = {"brand": 128, "model": 256}
 
@@ -512,6 +513,10 @@ def register_devices_bulk(
             "SELECT setval(pg_get_serial_sequence('devices', 'id'), "
             "(SELECT COALESCE(MAX(id), 1) FROM devices))"
         )
+        if count >= ANALYZE_AFTER_ROWS:
+            # Fresh statistics at once: until autovacuum's, the planner would take a registry of
+            # millions for an empty one and scan it where an index look-up is right.
+            conn.exec_driver_sql("ANALYZE devices, device_imeis, registrations")
     return device_ids
 
 
