@@ -122,3 +122,12 @@ def test_bulk_check_reports_blocked_and_stolen_devices(tmp_path: Path) -> None:
         ("stolen", "black", ""),
         ("not_registered", "grey", ""),
     ]
+
+
+def test_big_batches_match_enforcement_in_memory_with_the_same_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ceir.check import service
+
+    monkeypatch.setattr(service, "WHOLE_TABLES_FROM", 1)  # the path a million IMEIs take
+    test_bulk_check_reports_blocked_and_stolen_devices(tmp_path)

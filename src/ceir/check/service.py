@@ -213,7 +213,9 @@ def check_table(db: Session | Connection, queries: Sequence[str]) -> pa.Table:
         codes[found_rows] = _CODE[Verdict.REGISTERED]
         source[found_rows] = found_sources
         registered_at[found_rows] = found_times
-        for row_no, state, blocked_from, state_reasons, stolen in _enforcement_of(conn):
+        for row_no, state, blocked_from, state_reasons, stolen in _enforcement_of(
+            conn, keys[valid], valid
+        ):
             if stolen:
                 codes[row_no] = _CODE[Verdict.STOLEN]
             elif state_reasons is not None and not _still_standing(
@@ -272,20 +274,57 @@ def check_table(db: Session | Connection, queries: Sequence[str]) -> pa.Table:
     )
 
 
-def _enforcement_of(conn: Connection) -> list[tuple[int, str | None, object, str | None, bool]]:
-    """(row, state, block date, reasons, stolen) of the keys in tmp_check_keys that have any."""
+# From this many keys on, the enforcement tables are read whole and matched in NumPy: cheaper than
+# two index look-ups per key in the database (they hold the non-compliant few, not the registry).
+WHOLE_TABLES_FROM = 100_000
+
+
+def _enforcement_of(
+    conn: Connection, keys: np.ndarray, rows: np.ndarray
+) -> list[tuple[int, str | None, object, str | None, bool]]:
+    """(row, state, block date, reasons, stolen) of the checked keys that have any."""
+    if keys.size >= WHOLE_TABLES_FROM:
+        return _enforcement_in_memory(conn, keys, rows)
     if conn.dialect.name == "postgresql":
         as_text = "lpad(t.imei_key::text, 14, '0')"
     else:
         as_text = "printf('%014d', t.imei_key)"
-    rows = conn.exec_driver_sql(
+    found = conn.exec_driver_sql(
         f"SELECT t.row_no, ds.state, ds.block_date, ds.reasons, sd.imei IS NOT NULL "  # noqa: S608
         f"FROM tmp_check_keys t "
         f"LEFT JOIN device_states ds ON ds.imei = {as_text} "
         f"LEFT JOIN stolen_devices sd ON sd.imei = {as_text} AND sd.cancelled_at IS NULL "
         f"WHERE ds.imei IS NOT NULL OR sd.imei IS NOT NULL"
     ).all()
-    return [(int(r[0]), r[1], r[2], r[3], bool(r[4])) for r in rows]
+    return [(int(r[0]), r[1], r[2], r[3], bool(r[4])) for r in found]
+
+
+def _enforcement_in_memory(
+    conn: Connection, keys: np.ndarray, rows: np.ndarray
+) -> list[tuple[int, str | None, object, str | None, bool]]:
+    states = {
+        int(imei): (state, block_date, reasons)
+        for imei, state, block_date, reasons in conn.exec_driver_sql(
+            "SELECT imei, state, block_date, reasons FROM device_states"
+        )
+        if imei.isdigit()
+    }
+    stolen = {
+        int(imei)
+        for (imei,) in conn.exec_driver_sql(
+            "SELECT imei FROM stolen_devices WHERE cancelled_at IS NULL"
+        )
+        if imei.isdigit()
+    }
+    wanted = np.array(sorted(states.keys() | stolen), dtype=np.int64)
+    if wanted.size == 0:
+        return []
+    hit = np.isin(keys, wanted)
+    found = []
+    for key, row in zip(keys[hit].tolist(), rows[hit].tolist(), strict=True):
+        state, block_date, reasons = states.get(key, (None, None, None))
+        found.append((row, state, block_date, reasons, key in stolen))
+    return found
 
 
 def _registrations_of(conn: Connection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
