@@ -39,7 +39,7 @@ from ceir.network.models import (
     StolenDevice,
 )
 from ceir.network.rules import CONDITIONS, Condition, home_imsi_sql
-from ceir.network.store import first, open_store
+from ceir.network.store import first, imei_text_sql, open_store
 from ceir.registry.models import DeviceImei, Registration, RegistrationSource
 from ceir.registry.service import register_devices_bulk
 from ceir.tac.models import TacModel
@@ -559,20 +559,12 @@ def _transition(
     }
 
 
-def _imei_text(alias: str) -> str:
-    """SQL for the list form of an IMEI column: 14 digits, or the raw value (join `raw_<alias>`)."""
-    return (
-        f"CASE WHEN {alias}.imei >= 0 THEN lpad({alias}.imei::VARCHAR, 14, '0') "
-        f"ELSE raw_{alias}.raw END"
-    )
-
-
 def _write_states(db: Session, con: duckdb.DuckDBPyConnection, run: ClassificationRun) -> None:
     """Apply the run's outcome to the relational device_states, and record each transition."""
     upserts = (
         con.sql(
             f"""
-        SELECT {_imei_text("n")} AS imei, n.state, n.reasons, n.first_noncompliant,
+        SELECT {imei_text_sql("n")} AS imei, n.state, n.reasons, n.first_noncompliant,
                n.block_date, n.blocked_on
         FROM next_states n
         LEFT JOIN previous p USING (imei)
@@ -587,7 +579,7 @@ def _write_states(db: Session, con: duckdb.DuckDBPyConnection, run: Classificati
     removed = (
         con.sql(
             f"""
-        SELECT {_imei_text("p")} AS imei
+        SELECT {imei_text_sql("p")} AS imei
         FROM previous p LEFT JOIN raw_imeis raw_p ON raw_p.id = p.imei
         WHERE p.imei NOT IN (SELECT imei FROM next_states)
         """
@@ -599,7 +591,7 @@ def _write_states(db: Session, con: duckdb.DuckDBPyConnection, run: Classificati
     transitions = (
         con.sql(
             f"""
-        SELECT {_imei_text("c")} AS imei, c.old_state, c.new_state, c.reasons
+        SELECT {imei_text_sql("c")} AS imei, c.old_state, c.new_state, c.reasons
         FROM changes c LEFT JOIN raw_imeis raw_c ON raw_c.id = c.imei
         """
         )
@@ -629,7 +621,7 @@ def _write_flags(db: Session, con: duckdb.DuckDBPyConnection, run: Classificatio
     flagged = (
         con.sql(
             f"""
-            SELECT {_imei_text("e")} AS imei FROM evaluated e
+            SELECT {imei_text_sql("e")} AS imei FROM evaluated e
             LEFT JOIN raw_imeis raw_e ON raw_e.id = e.imei
             WHERE e.duplicate
             """

@@ -23,7 +23,7 @@ from ceir.db import utcnow
 from ceir.network.models import ClassificationRun, ListFile, Subscriber
 from ceir.network.rules import home_imsi_sql
 from ceir.network.signing import sign
-from ceir.network.store import first
+from ceir.network.store import first, imei_text_sql
 
 # How recently an (IMEI, IMSI) pair must have been seen to be notified or excepted.
 PAIR_WINDOW_DAYS = 30
@@ -139,14 +139,14 @@ def _current_lists(
     """The full lists as of this run, for every operator at once, as temp tables now_<kind>."""
     since = run_date - dt.timedelta(days=PAIR_WINDOW_DAYS)
     home = settings.network.home_mcc
-    imei_text = "CASE WHEN n.imei >= 0 THEN lpad(n.imei::VARCHAR, 14, '0') ELSE raw.raw END"
+    imei_text = imei_text_sql("n")
     operators = pa.table({"operator": pa.array(list(settings.network.operators), pa.string())})
     con.register("operators", operators)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE now_block AS
         SELECT o.operator, {imei_text} AS imei, n.block_date, n.reasons
-        FROM next_states n CROSS JOIN operators o LEFT JOIN raw_imeis raw ON raw.id = n.imei
+        FROM next_states n CROSS JOIN operators o LEFT JOIN raw_imeis raw_n ON raw_n.id = n.imei
         WHERE n.state = 'blocked'
         """
     )
@@ -156,7 +156,7 @@ def _current_lists(
         SELECT s.operator, {imei_text} AS imei, s.imsi::VARCHAR AS imsi,
                s.msisdn::VARCHAR AS msisdn, n.block_date, n.reasons
         FROM next_states n JOIN sightings s ON s.imei = n.imei AND s.last_seen >= ?
-        LEFT JOIN raw_imeis raw ON raw.id = n.imei
+        LEFT JOIN raw_imeis raw_n ON raw_n.id = n.imei
         WHERE n.state = 'notified' AND s.imsi IS NOT NULL
         """,
         [since],
@@ -179,7 +179,7 @@ def _current_lists(
                CASE WHEN n.imei IN (SELECT imei FROM paused) THEN 'appeal' ELSE 'roaming' END
                    AS reason
         FROM next_states n JOIN sightings s ON s.imei = n.imei AND s.last_seen >= ?
-        LEFT JOIN raw_imeis raw ON raw.id = n.imei
+        LEFT JOIN raw_imeis raw_n ON raw_n.id = n.imei
         WHERE n.state = 'blocked' AND s.imsi IS NOT NULL AND (
             n.imei IN (SELECT imei FROM paused)
             -- blocked only for being unregistered: a foreign SIM in it still works (roaming)

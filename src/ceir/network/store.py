@@ -65,3 +65,11 @@ def open_store(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
 def first(rows: list[tuple[Any, ...]]) -> tuple[Any, ...] | None:
     """The one row of a query that gives at most one (fetchall, so no result is left open)."""
     return rows[0] if rows else None
+
+
+def imei_text_sql(alias: str) -> str:
+    """SQL for the list form of an IMEI column: 14 digits, or the raw value (join `raw_<alias>`)."""
+    return (
+        f"CASE WHEN {alias}.imei >= 0 THEN lpad({alias}.imei::VARCHAR, 14, '0') "
+        f"ELSE raw_{alias}.raw END"
+    )
