@@ -131,3 +131,71 @@ def test_big_batches_match_enforcement_in_memory_with_the_same_answers(
 
     monkeypatch.setattr(service, "WHOLE_TABLES_FROM", 1)  # the path a million IMEIs take
     test_bulk_check_reports_blocked_and_stolen_devices(tmp_path)
+
+
+def test_check_file_lines_are_trimmed_and_the_latest_registration_shows(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from ceir.db import session_scope
+    from ceir.registry.models import Device, DeviceImei, Registration
+
+    runner.invoke(app, ["db", "upgrade"])
+    twice, once = make_imei("35467819", 7), make_imei("35467819", 8)
+    with session_scope() as session:
+        for number, imei in enumerate((twice, once), start=1):
+            session.add(Device(id=number, tac=imei[:8], created_at=dt.datetime.now(dt.UTC)))
+            session.flush()
+            session.add(DeviceImei(imei_key=int(imei[:14]), device_id=number, slot=1))
+        for source, day in (("customs", 3), ("appeal", 9), ("amnesty", 5)):
+            session.add(
+                Registration(
+                    device_id=1,
+                    source=source,
+                    registered_at=dt.datetime(2026, 2, day, 8, 30, tzinfo=dt.UTC),
+                    actor="test",
+                )
+            )
+        session.add(
+            Registration(
+                device_id=2,
+                source="customs",
+                registered_at=dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
+                actor="test",
+                revoked_at=dt.datetime(2026, 1, 3, tzinfo=dt.UTC),
+            )
+        )
+    listing = tmp_path / "imeis.txt"
+    # A spreadsheet's export: byte order mark, CRLF, padding, blank lines.
+    listing.write_bytes(f"\ufeff  {twice} \r\n\r\n{once}\r\n\t{twice}\r\n".encode())
+    out = tmp_path / "out.csv"
+    result = runner.invoke(app, ["check", "--file", str(listing), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["query"], r["verdict"], r["source"], r["registered_at"]) for r in rows] == [
+        (twice, "registered", "appeal", "2026-02-09T08:30:00Z"),
+        (once, "not_registered", "", ""),  # its only registration was revoked
+        (twice, "registered", "appeal", "2026-02-09T08:30:00Z"),
+    ]
+
+
+def test_help_lists_every_command_group_and_check_loads_none_of_them() -> None:
+    import subprocess
+    import sys
+
+    from ceir.cli import DOMAIN_APPS
+
+    shown = runner.invoke(app, ["--help"])
+    assert shown.exit_code == 0
+    for name in ("check", "registry", *DOMAIN_APPS):
+        assert f" {name} " in shown.output, name
+    assert runner.invoke(app, ["borders", "--help"]).exit_code == 0
+
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, ceir.cli; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "'alembic'" not in loaded and "'fastapi'" not in loaded
+    assert not [module for module in DOMAIN_APPS.values() if f"'{module}'" in loaded]

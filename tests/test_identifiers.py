@@ -728,3 +728,4 @@ def test_bulk_imei15_agrees_with_the_single_check_digit(keys: list[int]) -> None
         str(k).zfill(14) + str(identifiers.luhn_check_digit(str(k).zfill(14))) for k in keys
     ]
     assert identifiers.bulk_imei15(np.array(keys, dtype=np.int64)) == expected
+    assert identifiers.bulk_imei15_arrow(np.array(keys, dtype=np.int64)).to_pylist() == expected

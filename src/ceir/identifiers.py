@@ -237,7 +237,8 @@ _LUHN_DOUBLED[:10] = [0, 2, 4, 6, 8, 1, 3, 5, 7, 9]
 _JUNK_KEY_INTS = np.array(sorted(int(key) for key in JUNK_IMEI_KEYS), dtype=np.int64)
 
 
-def _as_string_array(values: Sequence[str | None] | pa.Array | pa.ChunkedArray) -> pa.Array:
+def as_string_array(values: Sequence[str | None] | pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Values as one Arrow string array, as the bulk parsers take them."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if isinstance(values, pa.Array):
@@ -316,7 +317,7 @@ def bulk_imei_keys(
 
     Rows that are not ok have key 0; call parse_imei on them to learn why.
     """
-    strings = _as_string_array(values)
+    strings = as_string_array(values)
     n = len(strings)
     if n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.bool_)
@@ -360,13 +361,27 @@ _POWERS_OF_TEN = np.array([10 ** (13 - i) for i in range(14)], dtype=np.int64)
 
 
 def bulk_imei15_arrow(keys: npt.NDArray[np.int64]) -> pa.Array:
-    """bulk_imei15 as an Arrow string array, without a Python string per key."""
-    digits = (keys[:, None] // _POWERS_OF_TEN[None, :]) % 10
-    luhn_sum = digits[:, 0::2].sum(axis=1) + _LUHN_DOUBLED[digits[:, 1::2]].sum(
-        axis=1, dtype=np.int64
+    """bulk_imei15 as an Arrow string array, without a Python string per key.
+
+    The keys' digits come from their decimal text as a byte matrix, and the 15-byte answers are
+    written into one buffer: no integer division per digit, no padding pass.
+    """
+    n = int(keys.size)
+    text = pc.utf8_lpad(pc.cast(pa.array(keys, pa.int64()), pa.string()), width=14, padding="0")
+    text = pc.utf8_slice_codeunits(text, 0, 14)  # keys are below 10**14; this keeps rows 14 wide
+    _, _, data = text.buffers()
+    digits = np.empty((n, 15), dtype=np.uint8)
+    digits[:, :14] = np.frombuffer(data, dtype=np.uint8, count=14 * n).reshape(n, 14)
+    key_digits = digits[:, :14] - np.uint8(48)
+    luhn_sum = key_digits[:, 0::2].sum(axis=1, dtype=np.int32) + _LUHN_DOUBLED[
+        key_digits[:, 1::2]
+    ].sum(axis=1, dtype=np.int32)
+    digits[:, 14] = (10 - luhn_sum % 10) % 10 + 48
+    string_type = pa.string() if 15 * n < 2**31 else pa.large_string()
+    offsets = np.arange(0, 15 * (n + 1), 15, dtype=np.int32 if 15 * n < 2**31 else np.int64)
+    return pa.Array.from_buffers(
+        string_type, n, [None, pa.py_buffer(offsets), pa.py_buffer(digits)]
     )
-    text = pc.cast(pa.array(keys * 10 + (10 - luhn_sum % 10) % 10), pa.string())
-    return pc.utf8_lpad(text, width=15, padding="0")
 
 
 # --- IMSI -----------------------------------------------------------------------------------------
