@@ -485,13 +485,17 @@ def register_devices_bulk(
         },
     )
     row_pos, slots = np.nonzero(present)
+    imei_keys = keys[row_pos, slots]
+    # In key order, the primary key's B-tree grows page by page instead of splitting pages all
+    # over the tree (a declaration's IMEIs come in no particular order).
+    order = np.argsort(imei_keys, kind="stable")
     insert_columns(
         conn,
         "device_imeis",
         {
-            "imei_key": keys[row_pos, slots],
-            "device_id": device_ids[row_pos],
-            "slot": (slots + 1).astype(np.int16),
+            "imei_key": imei_keys[order],
+            "device_id": device_ids[row_pos[order]],
+            "slot": (slots[order] + 1).astype(np.int16),
         },
     )
     registration: dict[str, object] = {
