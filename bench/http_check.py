@@ -299,11 +299,18 @@ def main() -> None:
                     runs.append(run)
                     print_row(run)
         best = max(runs, key=lambda r: r.rps)
-        verdict = "met" if best.rps >= TARGET_RPS else "NOT met"
         print()
         print(
-            f"best: {best.rps:,.0f} req/s ({best.workers} workers, {best.connections} connections);"
-            f" target {TARGET_RPS:,} req/s: {verdict}"
+            f"best: {best.rps:,.0f} req/s ({best.workers} workers, {best.connections} connections)"
+        )
+        # "Sustains" is judged on the worst run of the most workers with concurrent clients: one
+        # connection measures latency (each request waits for the last), not throughput.
+        loaded = [r for r in runs if r.workers == max(workers) and r.connections >= 4] or runs
+        steady = min(loaded, key=lambda r: r.rps)
+        verdict = "met" if steady.rps >= TARGET_RPS else "NOT met"
+        print(
+            f"steady: {steady.rps:,.0f} req/s at worst ({steady.workers} workers, "
+            f"{steady.connections} connections); target {TARGET_RPS:,} req/s sustained: {verdict}"
         )
 
 
