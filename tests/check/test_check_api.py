@@ -230,3 +230,27 @@ def test_a_cancelled_stolen_report_stops_showing_blocked_before_the_next_run(
     db_session.commit()
 
     assert app_client.get(f"/api/v1/imei/{found_phone}").json()["verdict"] == "registered"
+
+
+def test_checks_go_on_after_the_database_drops_its_connections(
+    app_client: TestClient, db_session: Session, engine
+) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+    from sqlalchemy import text
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a server restart drops connections; SQLite has none to drop")
+    imei = make_imei("35467819", 42)
+    register_device(db_session, [imei])
+    assert app_client.get(f"/api/v1/imei/{imei}").json()["verdict"] == "registered"
+
+    with engine.connect() as conn:  # what a PostgreSQL restart does to every pooled connection
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    after = app_client.get(f"/api/v1/imei/{imei}")
+    assert after.status_code == 200
+    assert after.json()["verdict"] == "registered"

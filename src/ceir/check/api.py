@@ -8,6 +8,7 @@ from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ceir.check.presentation import describe, sale_text, signal_text
@@ -70,15 +71,22 @@ def sale_of(db: Session | Connection, result: CheckResult, receipt: str | None) 
 def _check(
     engine: Engine, imei: str, receipt: str | None = None
 ) -> tuple[CheckResult, Sale | None]:
+    """The check on `engine` (a read engine: no transaction, no ping), retried once when the
+    server had dropped the pooled connection (a restart); by then the pool is renewed."""
+    try:
+        return _check_once(engine, imei, receipt)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        return _check_once(engine, imei, receipt)
+
+
+def _check_once(engine: Engine, imei: str, receipt: str | None) -> tuple[CheckResult, Sale | None]:
     # One connection, taken and given back in the same thread: with a session held from a
     # dependency across several thread-pool hops, a burst of requests could take every thread
     # while every pooled connection waited for a thread to be released (a deadlock until the
     # pool timed out). A Connection also skips the ORM, which this read has no use for.
     with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            # Two independent reads need no transaction; without one, PostgreSQL is spared a
-            # BEGIN and a ROLLBACK round trip per check (SQLite's are free, and its switch isn't).
-            conn.execution_options(isolation_level="AUTOCOMMIT")
         result = check_imei(conn, imei)
         return result, sale_of(conn, result, receipt)
 
@@ -107,7 +115,7 @@ async def get_imei(
     With `?receipt=`, the seller's record of the sale (seller, date, receipt) is added when a
     sale of this IMEI was recorded with that receipt number; sales are never listed otherwise.
     """
-    engine = request.app.state.engine
+    engine = request.app.state.read_engine
     if engine.dialect.name == "sqlite":
         # A check is one statement of a few index look-ups in a local file, some tens of
         # microseconds: done here, not in a worker thread, whose round trip alone cost 400 us

@@ -21,7 +21,7 @@ from ceir.check import api as check_api
 from ceir.check import pages as check_pages
 from ceir.citizens import pages as citizen_pages
 from ceir.config import Settings, get_settings
-from ceir.db import get_engine, session_factory
+from ceir.db import get_engine, read_engine, session_factory
 from ceir.errors import CeirError
 from ceir.network import api as network_api
 from ceir.partners import api as partners_api
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.read_engine = read_engine(engine)  # for the public check
     app.state.sessions = session_factory(engine)
     app.state.public_limiter = RateLimiter(settings.public_rate_limit_per_minute)
     app.state.metrics = Metrics()
