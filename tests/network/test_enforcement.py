@@ -357,3 +357,66 @@ def test_a_revoked_registration_reaches_the_next_run(
     )
 
     assert states(db_session)[revoked_imei[:14]] == ("notified", "not_registered")
+
+
+def test_a_day_with_far_fewer_imeis_than_usual_is_refused_as_truncated(
+    db_session: Session, settings: Settings, tmp_path: Path, registered: list
+) -> None:
+    def load(path: Path, today: dt.date) -> None:
+        import_dump(db_session, path, operator="kcell", actor="t", settings=settings, today=today)
+        db_session.commit()
+
+    for offset in range(3):  # three ordinary days of 60 devices
+        day = DAY1 + dt.timedelta(days=offset)
+        load(write_dump(tmp_path, "kcell", day, registered), day)
+
+    cut_short = DAY1 + dt.timedelta(days=3)
+    with pytest.raises(FileRejected) as refused:
+        load(write_dump(tmp_path, "kcell", cut_short, registered[:30]), cut_short)
+    report = refused.value.report  # type: ignore[attr-defined]
+    assert any("only 30 distinct IMEIs on 20261104" in r for r in report.reasons)
+    assert report.checks["volume"]["usual"] == 60
+
+    # Two days in one file, the same 60 devices each day: an ordinary volume, not half of one.
+    two_days = tmp_path / "kcell_20261104_20261105.csv"
+    second_half = tmp_path / "second.csv"
+    write_dump(tmp_path, "kcell", cut_short, registered, gz=False).rename(two_days)
+    write_dump(tmp_path, "kcell", cut_short + dt.timedelta(days=1), registered, gz=False).rename(
+        second_half
+    )
+    with two_days.open("a", newline="") as handle:
+        handle.writelines(second_half.open(newline="").readlines()[1:])
+    load(two_days, cut_short + dt.timedelta(days=1))
+
+    # ... while a two-day file whose second day was cut short is refused for that day alone.
+    late = cut_short + dt.timedelta(days=2)
+    short_end = tmp_path / f"kcell_{late:%Y%m%d}_{late + dt.timedelta(days=1):%Y%m%d}.csv"
+    write_dump(tmp_path, "kcell", late, registered, gz=False).rename(short_end)
+    with short_end.open("a", newline="") as handle:
+        handle.writelines(
+            f"{late + dt.timedelta(days=1):%Y%m%d},{imei},{imsi},{msisdn},104|001\r\n"
+            for imei, imsi, msisdn in registered[:10]
+        )
+    with pytest.raises(FileRejected) as truncated:
+        load(short_end, late + dt.timedelta(days=1))
+    reasons = truncated.value.report.reasons  # type: ignore[attr-defined]
+    assert [r for r in reasons if "distinct IMEIs" in r] == [
+        f"only 10 distinct IMEIs on {late + dt.timedelta(days=1):%Y%m%d}, below 54 "
+        "(90% of the last 30 days' average): is the file truncated?"
+    ]
+
+
+def test_a_dump_that_is_not_csv_is_refused_with_its_reason_not_a_crash(
+    db_session: Session, settings: Settings, tmp_path: Path, registered: list
+) -> None:
+    # Two exports pasted together: one half with Windows line ends, the other with Unix ones.
+    mixed = write_dump(tmp_path, "kcell", DAY1, registered[:30], gz=False)
+    with mixed.open("a", newline="") as handle:
+        handle.writelines(f"{DAY1:%Y%m%d},{i},{s},{m},104|001\n" for i, s, m in registered[30:])
+
+    with pytest.raises(FileRejected, match="cannot be read as CSV") as refused:
+        import_dump(db_session, mixed, operator="kcell", actor="t", settings=settings, today=DAY1)
+    reason = refused.value.report.reasons[0]  # type: ignore[attr-defined]
+    assert mixed.name in reason and str(tmp_path) not in reason  # names the file, not a path
+    db_session.rollback()
+    assert db_session.scalars(select(OperatorImport.status)).all() == ["refused"]

@@ -49,6 +49,8 @@ class DumpReport:
     reasons: list[str] = field(default_factory=list)
     samples: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    # Distinct IMEIs of each day the file holds: checked against the usual volume, then kept.
+    daily_imeis: dict[dt.date, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -157,8 +159,9 @@ def import_dump(
                 + (f"; missing {', '.join(missing)}" if missing else "")
                 + (f"; unexpected {', '.join(extra)}" if extra else "")
             )
+        elif unreadable := _load_rows(con, csv_path, header):
+            report.reasons.append(unreadable)
         else:
-            _load_rows(con, csv_path, header)
             _validate(con, report, operator, settings, today)
         if report.reasons:
             report.seconds = time.perf_counter() - started
@@ -180,14 +183,21 @@ def import_dump(
     return report
 
 
-def _load_rows(con: duckdb.DuckDBPyConnection, path: Path, header: list[str]) -> None:
+def _load_rows(con: duckdb.DuckDBPyConnection, path: Path, header: list[str]) -> str | None:
+    """Every row as text in `dump_rows`; or why the file cannot be read as CSV at all."""
     columns = {name: "VARCHAR" for name in header}
     con.execute("DROP TABLE IF EXISTS dump_rows")
-    con.execute(
-        "CREATE TEMP TABLE dump_rows AS SELECT date, imei, imsi, msisdn FROM read_csv(?, "
-        "header = true, columns = ?, store_rejects = true, quote = '\"')",
-        [str(path), columns],
-    )
+    try:
+        con.execute(
+            "CREATE TEMP TABLE dump_rows AS SELECT date, imei, imsi, msisdn FROM read_csv(?, "
+            "header = true, columns = ?, store_rejects = true, quote = '\"')",
+            [str(path), columns],
+        )
+    except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
+        # Mixed line endings, a binary file renamed .csv...: refused with DuckDB's first words.
+        first_line = str(exc).splitlines()[0].replace(str(path), path.name)
+        return f"the file cannot be read as CSV ({first_line})"
+    return None
 
 
 def _validate(
@@ -220,7 +230,7 @@ def _validate(
                              OR (msisdn <> ''
                                  AND NOT regexp_full_match(msisdn, '7?7[0-9]{{9}}|87[0-9]{{9}}'))),
             count(*) FILTER (WHERE starts_with(imsi, ?) AND NOT ({own_network})),
-            count(DISTINCT imei)
+            count(DISTINCT nullif(imei, ''))
         FROM dump_rows
         """,
             [report.period_start, end, rules.home_mcc, rules.home_mcc, *home_prefixes],
@@ -269,13 +279,33 @@ def _validate(
             f"{bad_date} rows have a date that is not YYYYMMDD within "
             f"{report.period_start:%Y%m%d}-{end:%Y%m%d} (and not in the future)"
         )
-    _check_volume(con, report, operator, settings)
+    if not bad_date:
+        report.daily_imeis = _daily_imeis(con, report)
+        _check_volume(con, report, operator, settings, end)
     if report.reasons or malformed_rows:
         report.samples = _samples(con, report.period_start, end)
 
 
+def _daily_imeis(con: duckdb.DuckDBPyConnection, report: DumpReport) -> dict[dt.date, int]:
+    """Distinct IMEIs per day; a one-day file's are those validation has just counted."""
+    assert report.period_start
+    if report.period_start == report.period_end:
+        return {report.period_start: report.distinct_imeis} if report.distinct_imeis else {}
+    return {
+        day: int(count)
+        for day, count in con.execute(
+            "SELECT strptime(date, '%Y%m%d')::DATE AS day, count(DISTINCT imei) FROM dump_rows "
+            "WHERE imei <> '' GROUP BY day ORDER BY day"
+        ).fetchall()
+    }
+
+
 def _check_volume(
-    con: duckdb.DuckDBPyConnection, report: DumpReport, operator: str, settings: Settings
+    con: duckdb.DuckDBPyConnection,
+    report: DumpReport,
+    operator: str,
+    settings: Settings,
+    end: dt.date,
 ) -> None:
     """A day with far fewer distinct IMEIs than this operator's recent average is truncated."""
     assert report.period_start
@@ -286,20 +316,28 @@ def _check_volume(
             [operator, report.period_start, report.period_start],
         ).fetchall()
     )
-    days = max((report.period_end - report.period_start).days + 1, 1) if report.period_end else 1
-    per_day = report.distinct_imeis / days
-    if usual and usual[1] and usual[0]:
-        floor = settings.network.min_share_of_usual_volume * float(usual[0])
-        report.checks["volume"] = {
-            "distinct_imeis_per_day": per_day,
-            "usual": float(usual[0]),
-            "floor": floor,
-        }
-        if per_day < floor:
+    if not (usual and usual[1] and usual[0]):
+        return  # no history yet: nothing to compare with
+    share = settings.network.min_share_of_usual_volume
+    floor = share * float(usual[0])
+    # Each day on its own (up to today): a file cut short usually loses the end of its last day.
+    counts = {
+        day: report.daily_imeis.get(day, 0)
+        for day in (
+            report.period_start + dt.timedelta(days=n)
+            for n in range((end - report.period_start).days + 1)
+        )
+    }
+    report.checks["volume"] = {
+        "distinct_imeis_per_day": {day.isoformat(): n for day, n in counts.items()},
+        "usual": float(usual[0]),
+        "floor": floor,
+    }
+    for day, count in counts.items():
+        if count < floor:
             report.reasons.append(
-                f"only {per_day:.0f} distinct IMEIs a day, below {floor:.0f} "
-                f"({settings.network.min_share_of_usual_volume:.0%} of the last 30 days' "
-                "average): is the file truncated?"
+                f"only {count} distinct IMEIs on {day:%Y%m%d}, below {floor:.0f} "
+                f"({share:.0%} of the last 30 days' average): is the file truncated?"
             )
 
 
@@ -369,14 +407,11 @@ def _stage(con: duckdb.DuckDBPyConnection, report: DumpReport, operator: str) ->
             """,
             [operator, report.sha256],
         )
-        con.execute(
-            """
-            INSERT INTO daily_volume
-            SELECT ?, strptime(date, '%Y%m%d')::DATE, ?, count(DISTINCT imei)
-            FROM dump_rows WHERE imei <> '' GROUP BY 2
-            """,
-            [operator, report.sha256],
-        )
+        if report.daily_imeis:
+            con.executemany(
+                "INSERT INTO daily_volume VALUES (?, ?, ?, ?)",
+                [[operator, day, report.sha256, n] for day, n in report.daily_imeis.items()],
+            )
         con.execute("DROP TABLE dump_rows")
         con.execute("COMMIT")
     except BaseException:
