@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ceir.audit import service as audit
+from ceir.bulk import insert_columns
 from ceir.citizens.models import Application, ApplicationStatus
 from ceir.db import Base, UTCDateTime, utcnow
 from ceir.eir import journal
@@ -171,6 +173,7 @@ def link_in_run(
                 )
             )
         conclusive: list[SecondImeiCandidate] = []
+        pending: list[dict[str, Any]] = []
         for s in sightings:
             device_id = device_of.get(s.registered_imei)
             if device_id is None or (_key(s.imei), device_id) in known:
@@ -178,13 +181,13 @@ def link_in_run(
             known.add((_key(s.imei), device_id))
             owner = owners.get(device_id)
             holder = holders.get(s.msisdn) if s.msisdn else None
-            candidate = SecondImeiCandidate(
-                imei=_key(s.imei),
-                registered_imei=_key(s.registered_imei),
-                device_id=device_id,
-                iin=owner or holder,
-                conclusive=owner is not None and owner == holder,
-                evidence={
+            row = {
+                "imei": _key(s.imei),
+                "registered_imei": _key(s.registered_imei),
+                "device_id": device_id,
+                "iin": owner or holder,
+                "conclusive": owner is not None and owner == holder,
+                "evidence": {
                     "imsi": s.imsi,
                     "msisdn": s.msisdn,
                     "seen": [d.isoformat() for d in s.seen],
@@ -193,14 +196,31 @@ def link_in_run(
                     "owner_iin": owner,
                     "sim_holder_iin": holder,
                 },
-                status=LinkStatus.PENDING.value,
-                found_run=run_id,
-                found_at=now,
-            )
-            db.add(candidate)
+                "status": LinkStatus.PENDING.value,
+                "found_run": run_id,
+                "found_at": now,
+            }
             found += 1
-            if candidate.conclusive:
+            if row["conclusive"]:
+                candidate = SecondImeiCandidate(**row)
+                db.add(candidate)
                 conclusive.append(candidate)
+            else:
+                pending.append(row)
+        if pending:
+            # A day of churn finds hundreds of thousands: loaded in bulk, not an object each.
+            insert_columns(
+                db.connection(),
+                SecondImeiCandidate.__tablename__,
+                {
+                    **{name: [r[name] for r in pending] for name in _BULK_TEXT_COLUMNS},
+                    "evidence": [json.dumps(r["evidence"], ensure_ascii=False) for r in pending],
+                    "conclusive": False,
+                    "status": LinkStatus.PENDING.value,
+                    "found_run": run_id,
+                    "found_at": now,
+                },
+            )
         db.flush()
         for candidate in conclusive:
             try:
@@ -230,6 +250,10 @@ def link_in_run(
         "second_imei_confirmed_automatically": automatic,
         "second_imei_pending": pending_count(db),
     }
+
+
+# Columns of a found link copied as they are into the bulk load.
+_BULK_TEXT_COLUMNS = ("imei", "registered_imei", "device_id", "iin")
 
 
 def pending_count(db: Session) -> int:

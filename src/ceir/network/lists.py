@@ -7,6 +7,7 @@ counts and SHA-256 in manifest.json, which is signed with ceir's Ed25519 key (ma
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import json
 import shutil
@@ -15,15 +16,18 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ceir.bulk import insert_columns
 from ceir.config import Settings
 from ceir.db import utcnow
-from ceir.network.models import ClassificationRun, ListFile, Subscriber
+from ceir.network.models import ClassificationRun, ListFile
 from ceir.network.rules import home_imsi_sql
 from ceir.network.signing import sign
 from ceir.network.store import first, imei_text_sql
+
+# zlib's fastest strategy (levels 1-3): four times the speed of level 6 for about 10% more bytes.
+GZIP_LEVEL = 3
 
 # How recently an (IMEI, IMSI) pair must have been seen to be notified or excepted.
 PAIR_WINDOW_DAYS = 30
@@ -193,18 +197,26 @@ def _current_lists(
 
 def _attach_languages(db: Session, con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """The language each notified subscriber reads, from the operators' subscriber data."""
-    msisdns = con.execute("SELECT DISTINCT msisdn FROM notified_pairs").fetchall()
-    found: dict[str, str] = {}
-    numbers = [m[0] for m in msisdns if m[0]]
-    for start in range(0, len(numbers), 5000):
-        chunk = numbers[start : start + 5000]
-        for msisdn, language in db.execute(
-            select(Subscriber.msisdn, Subscriber.language).where(
-                Subscriber.msisdn.in_(chunk), Subscriber.language.is_not(None)
-            )
-        ):
-            if language:
-                found[msisdn] = language
+    numbers = (
+        con.sql("SELECT DISTINCT msisdn FROM notified_pairs WHERE msisdn IS NOT NULL")
+        .to_arrow_table()
+        .column("msisdn")
+        .to_pylist()
+    )
+    # Hundreds of thousands of numbers: joined in the database, not asked for in chunks.
+    conn = db.connection()
+    conn.exec_driver_sql("DROP TABLE IF EXISTS tmp_notified_msisdns")
+    conn.exec_driver_sql("CREATE TEMPORARY TABLE tmp_notified_msisdns (msisdn VARCHAR(15))")
+    insert_columns(conn, "tmp_notified_msisdns", {"msisdn": numbers})
+    found = {
+        msisdn: language
+        for msisdn, language in conn.exec_driver_sql(
+            "SELECT s.msisdn, s.language FROM tmp_notified_msisdns t "
+            "JOIN subscribers s ON s.msisdn = t.msisdn WHERE s.language IS NOT NULL"
+        )
+        if language
+    }
+    conn.exec_driver_sql("DROP TABLE tmp_notified_msisdns")
     table = pa.table(
         {
             "msisdn": pa.array(list(found), pa.string()),
@@ -256,14 +268,33 @@ def _write(
         )
     else:
         query = _delta_sql(kind, columns, key)
-    # COPY answers with the number of rows it wrote: no second pass to count them.
-    rows = first(
-        con.execute(
-            f"COPY ({query}) TO '{path}' (HEADER, DELIMITER ',', COMPRESSION gzip)",
-            {"op": operator},
-        ).fetchall()
-    )
+    # COPY answers with the number of rows it wrote: no second pass to count them. It writes
+    # plain CSV, compressed here: DuckDB's own gzip ran at about 55 MB/s, a quarter of the whole
+    # run's list step, where zlib at a fast level is several times quicker for 10% more bytes.
+    plain = path.with_suffix(".tmp")
+    try:
+        rows = first(
+            con.execute(
+                f"COPY ({query}) TO '{plain}' (HEADER, DELIMITER ',')", {"op": operator}
+            ).fetchall()
+        )
+        _gzip(plain, path)
+    finally:
+        plain.unlink(missing_ok=True)
     return _entry(path, kind, variant, int(rows[0]) if rows else 0)
+
+
+def _gzip(source: Path, target: Path) -> None:
+    """`source` gzip-compressed into `target`, with no name or time in the header: the same
+    list gives the same bytes, and so the same SHA-256 in the manifest."""
+    with (
+        source.open("rb") as plain,
+        target.open("wb") as raw,
+        gzip.GzipFile(
+            filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=0
+        ) as out,
+    ):
+        shutil.copyfileobj(plain, out, 1 << 20)
 
 
 def _delta_sql(kind: str, columns: list[str], key: list[str]) -> str:
