@@ -1,13 +1,14 @@
 """Benchmark: a day of operator dumps through import, classification and lists.
 
     python -m bench.network_pipeline [--rows 25000000] [--registered 20000000]
-                                     [--database sqlite|postgresql] [--keep DIR]
+                                     [--database sqlite|postgresql]
 
 Generates a registry of registered devices and one day of dumps for three operators (most devices
 registered; a few percent not, some invalid IMEIs, roamers and clones), then times, each in its
 own process as an operator would run them: `ceir network import` of the three files and
 `ceir network classify` (with every list). It prints DuckDB's own time to read the same files
-(SELECT count(*)), the ratio, the peak memory, and a second day with 1 % churn (the delta).
+(SELECT count(*)) and to aggregate them per IMEI and IMSI with nothing else (the floor of any
+pipeline), the ratios, the peak memory, and a second day with 1 % churn (the delta).
 """
 
 from __future__ import annotations

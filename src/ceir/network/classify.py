@@ -108,7 +108,7 @@ def classify(
                 _write_states(db, con, run)
                 counts["flagged_duplicate"] = _write_flags(db, con, run)
             with _timed(steps, "lists"):
-                report.files = lists.generate(db, con, run, settings)
+                report.files = lists.generate(db, con, run, settings, seconds=steps)
             with _timed(steps, "index"):
                 keys, codes = codes_from_run(con)
             run.counts = counts
