@@ -174,6 +174,7 @@ def link_in_run(
             )
         conclusive: list[SecondImeiCandidate] = []
         pending: list[dict[str, Any]] = []
+        found_now = {"status": LinkStatus.PENDING.value, "found_run": run_id, "found_at": now}
         for s in sightings:
             device_id = device_of.get(s.registered_imei)
             if device_id is None or (_key(s.imei), device_id) in known:
@@ -181,12 +182,11 @@ def link_in_run(
             known.add((_key(s.imei), device_id))
             owner = owners.get(device_id)
             holder = holders.get(s.msisdn) if s.msisdn else None
-            row = {
+            link = {
                 "imei": _key(s.imei),
                 "registered_imei": _key(s.registered_imei),
                 "device_id": device_id,
                 "iin": owner or holder,
-                "conclusive": owner is not None and owner == holder,
                 "evidence": {
                     "imsi": s.imsi,
                     "msisdn": s.msisdn,
@@ -196,29 +196,29 @@ def link_in_run(
                     "owner_iin": owner,
                     "sim_holder_iin": holder,
                 },
-                "status": LinkStatus.PENDING.value,
-                "found_run": run_id,
-                "found_at": now,
             }
             found += 1
-            if row["conclusive"]:
-                candidate = SecondImeiCandidate(**row)
+            if owner is not None and owner == holder:
+                candidate = SecondImeiCandidate(**link, **found_now, conclusive=True)
                 db.add(candidate)
                 conclusive.append(candidate)
             else:
-                pending.append(row)
+                pending.append(link)
         if pending:
             # A day of churn finds hundreds of thousands: loaded in bulk, not an object each.
             insert_columns(
                 db.connection(),
                 SecondImeiCandidate.__tablename__,
                 {
-                    **{name: [r[name] for r in pending] for name in _BULK_TEXT_COLUMNS},
-                    "evidence": [json.dumps(r["evidence"], ensure_ascii=False) for r in pending],
+                    **{
+                        name: [link[name] for link in pending]
+                        for name in ("imei", "registered_imei", "device_id", "iin")
+                    },
+                    "evidence": [
+                        json.dumps(link["evidence"], ensure_ascii=False) for link in pending
+                    ],
+                    **found_now,
                     "conclusive": False,
-                    "status": LinkStatus.PENDING.value,
-                    "found_run": run_id,
-                    "found_at": now,
                 },
             )
         db.flush()
@@ -250,10 +250,6 @@ def link_in_run(
         "second_imei_confirmed_automatically": automatic,
         "second_imei_pending": pending_count(db),
     }
-
-
-# Columns of a found link copied as they are into the bulk load.
-_BULK_TEXT_COLUMNS = ("imei", "registered_imei", "device_id", "iin")
 
 
 def pending_count(db: Session) -> int:

@@ -159,7 +159,7 @@ def import_dump(
                 + (f"; missing {', '.join(missing)}" if missing else "")
                 + (f"; unexpected {', '.join(extra)}" if extra else "")
             )
-        elif unreadable := _load_rows(con, csv_path, header):
+        elif unreadable := _load_rows(con, csv_path, header, path.name):
             report.reasons.append(unreadable)
         else:
             _validate(con, report, operator, settings, today)
@@ -183,8 +183,11 @@ def import_dump(
     return report
 
 
-def _load_rows(con: duckdb.DuckDBPyConnection, path: Path, header: list[str]) -> str | None:
-    """Every row as text in `dump_rows`; or why the file cannot be read as CSV at all."""
+def _load_rows(
+    con: duckdb.DuckDBPyConnection, path: Path, header: list[str], name: str
+) -> str | None:
+    """Every row as text in `dump_rows`; or why the file `name` (the one the operator sent,
+    whose CSV `path` may be unzipped from it) cannot be read as CSV at all."""
     columns = {name: "VARCHAR" for name in header}
     con.execute("DROP TABLE IF EXISTS dump_rows")
     try:
@@ -195,7 +198,7 @@ def _load_rows(con: duckdb.DuckDBPyConnection, path: Path, header: list[str]) ->
         )
     except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
         # Mixed line endings, a binary file renamed .csv...: refused with DuckDB's first words.
-        first_line = str(exc).splitlines()[0].replace(str(path), path.name)
+        first_line = str(exc).splitlines()[0].replace(str(path), name)
         return f"the file cannot be read as CSV ({first_line})"
     return None
 
