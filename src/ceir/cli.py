@@ -19,6 +19,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 from typer.core import TyperGroup
 
+from ceir import faults
 from ceir.check.service import check_table
 from ceir.config import get_settings
 from ceir.db import get_engine, session_scope
@@ -154,6 +155,8 @@ def _run_import(
                 rejects_path=rejects,
                 progress=progress,
             )
+            faults.point(f"{kind}_import.before_commit")
+        faults.point(f"{kind}_import.after_commit")
     except FileRejected as exc:
         err_console.print(f"[red]Refused:[/red] {exc.detail}")
         _print_report(exc.report)  # type: ignore[arg-type]

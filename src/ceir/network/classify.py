@@ -1,8 +1,15 @@
 """Classification: which devices the networks saw are not compliant, and what happens to them.
 
 A run for a day merges the staged dumps into the sightings, evaluates every condition for the
-devices seen (and for those already notified or blocked), moves each device along its life cycle
-(notified -> blocked -> allowed) and writes the lists for every operator.
+devices seen (and for those already notified, blocked or flagged, and those whose facts changed
+since the last run), moves each device along its life cycle (notified -> blocked -> allowed) and
+writes the lists for every operator.
+
+Crash safety: the run's DuckDB transaction commits first, with the run's id as a marker, and the
+relational one second; the relational commit is the run's commit point. Everything the DuckDB
+half does can be done again (staged rows stay until a run of a later day has committed; merging
+them twice gives the same sightings; list snapshots are kept per run), and a marker whose run
+never committed makes the next run rebuild the registry mirror (see `_reconcile_store`).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import pyarrow as pa
 from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from ceir import identifiers
+from ceir import faults, identifiers
 from ceir.audit import service as audit
 from ceir.bulk import insert_columns
 from ceir.config import Settings, get_settings
@@ -45,6 +52,10 @@ from ceir.registry.service import register_devices_bulk
 from ceir.tac.models import TacModel
 
 FETCH_BATCH = 1_000_000
+
+# Facts (stolen reports, appeals, registrations) are looked at from this long before the last run
+# started: a change whose transaction was still open when that run read its inputs is not lost.
+FACT_MARGIN = dt.timedelta(days=1)
 
 
 @dataclass
@@ -79,6 +90,15 @@ def classify(
             f"classification has already run for {latest}; runs go forward in time "
             f"(re-running {latest} itself is allowed)"
         )
+    finished = ClassificationRun.finished_at.is_not(None)
+    last_started = db.scalar(select(func.max(ClassificationRun.started_at)).where(finished))
+    # A re-run of a day gives the same lists as its first run: deltas are taken against the
+    # last run of an earlier day, never against the day's own first run.
+    base_run_id = db.scalar(
+        select(func.max(ClassificationRun.id)).where(
+            finished, ClassificationRun.run_date < run_date
+        )
+    )
     run = ClassificationRun(run_date=run_date, started_at=utcnow(), actor=actor, counts={})
     db.add(run)
     db.flush()
@@ -87,15 +107,15 @@ def classify(
 
     watermark = journal.last_id(db)  # later single changes reach the real-time check by journal
     with open_store(settings) as con:
-        # Both stores change together or not at all: DuckDB commits right after the relational
-        # database does, and a failure before that rolls both back.
         con.execute("BEGIN")
         steps = report.step_seconds
         try:
             with _timed(steps, "registry_sync"):
-                counts["registry_keys_synced"] = _sync_registry(db, con)
+                rebuild = _reconcile_store(db, con)
+                _release_staged(db, con, run_date)
+                counts["registry_keys_synced"] = _sync_registry(db, con, rebuild=rebuild)
             with _timed(steps, "reference"):
-                _load_reference(db, con)
+                _load_reference(db, con, since=last_started and last_started - FACT_MARGIN)
             with _timed(steps, "merge"):
                 counts["sightings_merged"] = _merge_staged(db, con, run, settings)
             with _timed(steps, "amnesty"):
@@ -108,7 +128,9 @@ def classify(
                 _write_states(db, con, run)
                 counts["flagged_duplicate"] = _write_flags(db, con, run)
             with _timed(steps, "lists"):
-                report.files = lists.generate(db, con, run, settings, seconds=steps)
+                report.files = lists.generate(
+                    db, con, run, settings, seconds=steps, base_run_id=base_run_id
+                )
             with _timed(steps, "index"):
                 keys, codes = codes_from_run(con)
             run.counts = counts
@@ -121,16 +143,89 @@ def classify(
                 object_id=str(run.id),
                 details={"run_date": run_date.isoformat(), **counts},
             )
-            db.commit()
+            db.flush()
+            # The marker: a run whose relational half never commits is undone by the next run.
+            con.execute("INSERT INTO store_runs VALUES (?, ?)", [run.id, run_date])
+            faults.point("classify.before_store_commit")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             db.rollback()
             raise
+    faults.point("classify.after_store_commit")
+    db.commit()
+    faults.point("classify.after_db_commit")
     with _timed(steps, "index_write"):
         write_snapshot(settings.eir_dir, make_index(keys, codes, journal_id=watermark))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _reconcile_store(db: Session, con: duckdb.DuckDBPyConnection) -> bool:
+    """Undo in DuckDB what a run left there without committing its relational half.
+
+    Its merged sightings and list snapshots are harmless (a merge done twice gives the same
+    sightings; snapshots are chosen by run), but the registry mirror may hold keys the run
+    registered (amnesty, second IMEIs) and then rolled back: the mirror is then rebuilt.
+    Returns whether it must be.
+    """
+    marked = [int(r[0]) for r in con.execute("SELECT run_id FROM store_runs").fetchall()]
+    done = set()
+    if marked:
+        done = set(
+            db.scalars(
+                select(ClassificationRun.id).where(
+                    ClassificationRun.id.in_(marked), ClassificationRun.finished_at.is_not(None)
+                )
+            )
+        )
+    stale = [r for r in marked if r not in done]
+    last = db.scalar(
+        select(func.max(ClassificationRun.id)).where(ClassificationRun.finished_at.is_not(None))
+    )
+    for kind in lists.KINDS:  # lists of a store made before they were kept per run
+        con.execute(f"UPDATE list_{kind} SET run_id = ? WHERE run_id IS NULL", [last])
+    if stale:
+        for kind in lists.KINDS:
+            con.execute(f"DELETE FROM list_{kind} WHERE run_id IN (SELECT unnest(?))", [stale])
+    con.execute("DELETE FROM store_runs")  # every committed run is known; keep the table tiny
+    return bool(stale)
+
+
+def _release_staged(db: Session, con: duckdb.DuckDBPyConnection, run_date: dt.date) -> None:
+    """Drop staged rows of dumps a committed run of an earlier day merged.
+
+    The dumps of the latest day's run stay staged, so that a re-run of that day sees the same
+    devices as its first run; dumps of a run that never committed stay to be merged again.
+    """
+    in_store = con.execute("SELECT DISTINCT operator, sha256 FROM staged").fetchall()
+    if not in_store:
+        return
+    merged = db.execute(
+        select(OperatorImport.operator, OperatorImport.sha256)
+        .join(ClassificationRun, ClassificationRun.id == OperatorImport.run_id)
+        .where(
+            OperatorImport.status == "loaded",
+            OperatorImport.sha256.in_({sha for _operator, sha in in_store}),
+            ClassificationRun.finished_at.is_not(None),
+            ClassificationRun.run_date < run_date,
+        )
+    ).all()
+    if merged:
+        con.register(
+            "released",
+            pa.table(
+                {
+                    "operator": pa.array([m[0] for m in merged], pa.string()),
+                    "sha256": pa.array([m[1] for m in merged], pa.string()),
+                }
+            ),
+        )
+        con.execute(
+            "DELETE FROM staged WHERE (operator, sha256) IN "
+            "(SELECT (operator, sha256) FROM released)"
+        )
+        con.unregister("released")
 
 
 def _arrow_batches(
@@ -149,13 +244,24 @@ def _arrow_batches(
     return tables
 
 
-def _sync_registry(db: Session, con: duckdb.DuckDBPyConnection) -> int:
-    """Bring the DuckDB mirror of registered IMEI keys up to date with the registry."""
+def _sync_registry(db: Session, con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> int:
+    """Bring the DuckDB mirror of registered IMEI keys up to date with the registry.
+
+    The keys registered or revoked since the last sync go to the temp table `registry_changed`:
+    such devices are evaluated again even when no dump shows them. `rebuild` copies the whole
+    registry afresh (after a run that never committed), still noting only the recent changes.
+    """
     row = first(con.execute("SELECT last_registration_id, synced_at FROM registry_sync").fetchall())
     last_id, synced_at = (row[0], row[1]) if row else (0, None)
     # Ids are handed out in order, but a transaction may commit after a later one: look back a
     # little; a key added twice to the mirror is harmless.
     since_id = max(0, last_id - 10_000)
+    # The first copy of the registry changes nothing that was ever classified against it.
+    changed_from = since_id if synced_at is not None else None
+    if rebuild:
+        con.execute("DELETE FROM registered")
+        since_id = 0
+    con.execute("CREATE OR REPLACE TEMP TABLE registry_changed (imei BIGINT)")
     now = utcnow()
     added = 0
     max_id = last_id
@@ -171,6 +277,11 @@ def _sync_registry(db: Session, con: duckdb.DuckDBPyConnection) -> int:
     ):
         con.register("registered_batch", batch)
         con.execute("INSERT INTO registered SELECT imei FROM registered_batch")
+        if changed_from is not None:
+            con.execute(
+                "INSERT INTO registry_changed SELECT imei FROM registered_batch WHERE id > ?",
+                [changed_from],
+            )
         con.unregister("registered_batch")
         added += batch.num_rows
         max_id = max(max_id, int(pa.compute.max(batch.column("id")).as_py()))
@@ -197,14 +308,18 @@ def _sync_registry(db: Session, con: duckdb.DuckDBPyConnection) -> int:
             gone = pa.table({"imei": pa.array([k for k in revoked if k not in still], pa.int64())})
             con.register("gone", gone)
             con.execute("DELETE FROM registered WHERE imei IN (SELECT imei FROM gone)")
+            con.execute("INSERT INTO registry_changed SELECT imei FROM gone")
             con.unregister("gone")
     con.execute("DELETE FROM registry_sync")
     con.execute("INSERT INTO registry_sync VALUES (?, ?)", [max_id, now])
     return added
 
 
-def _load_reference(db: Session, con: duckdb.DuckDBPyConnection) -> None:
-    """Small reference sets for this run: TACs, stolen devices, paused blocks, previous states."""
+def _load_reference(
+    db: Session, con: duckdb.DuckDBPyConnection, *, since: dt.datetime | None
+) -> None:
+    """Small reference sets for this run: TACs, stolen devices, paused blocks, previous states,
+    devices flagged, and those whose reports or appeals changed `since` (the last run)."""
     tacs = [int(t) for (t,) in db.execute(select(TacModel.tac)) if t.isdigit()]
     stolen = [
         int(i)
@@ -221,6 +336,27 @@ def _load_reference(db: Session, con: duckdb.DuckDBPyConnection) -> None:
     _replace_temp(con, "tacs", pa.table({"tac": pa.array(tacs, pa.int64())}))
     _replace_temp(con, "stolen", pa.table({"imei": pa.array(stolen, pa.int64())}))
     _replace_temp(con, "paused", pa.table({"imei": pa.array(paused, pa.int64())}))
+    changed: list[int] = []
+    if since is not None:
+        reports = select(StolenDevice.imei).where(
+            (StolenDevice.reported_at >= since) | (StolenDevice.cancelled_at >= since)
+        )
+        appeals = select(BlockPause.imei).where(
+            (BlockPause.created_at >= since) | (BlockPause.ended_at >= since)
+        )
+        changed = [int(i) for (i,) in db.execute(reports.union(appeals)) if i.isdigit()]
+    _replace_temp(con, "facts_changed", pa.table({"imei": pa.array(changed, pa.int64())}))
+    flagged = [i for (i,) in db.execute(select(DeviceFlag.imei).distinct())]
+    con.register("flagged_arrow", pa.table({"imei_text": pa.array(flagged, pa.string())}))
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE flagged AS
+        SELECT CASE WHEN regexp_full_match(f.imei_text, '[0-9]{14}') THEN f.imei_text::BIGINT
+                    ELSE r.id END AS imei
+        FROM flagged_arrow f LEFT JOIN raw_imeis r ON r.raw = f.imei_text
+        """
+    )
+    con.unregister("flagged_arrow")
 
     states = db.execute(
         select(
@@ -268,10 +404,22 @@ def _replace_temp(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) ->
 def _merge_staged(
     db: Session, con: duckdb.DuckDBPyConnection, run: ClassificationRun, settings: Settings
 ) -> int:
-    """Fold the dumps loaded since the last run into the sightings; note which devices they show."""
+    """Fold the dumps loaded since the last run into the sightings; note which devices they show.
+
+    The dumps a committed run of this same day merged are folded in again (the result is the
+    same): a re-run of the day sees the devices its first run saw. The devices evaluated
+    (`candidates`) are those, the ones in a state or flagged, and the ones seen before whose
+    registration, report or appeal changed since the last run.
+    """
+    same_day = select(ClassificationRun.id).where(
+        ClassificationRun.run_date == run.run_date, ClassificationRun.finished_at.is_not(None)
+    )
     pending = db.execute(
-        select(OperatorImport.id, OperatorImport.operator, OperatorImport.sha256).where(
-            OperatorImport.status == "loaded", OperatorImport.run_id.is_(None)
+        select(
+            OperatorImport.id, OperatorImport.operator, OperatorImport.sha256, OperatorImport.run_id
+        ).where(
+            OperatorImport.status == "loaded",
+            OperatorImport.run_id.is_(None) | OperatorImport.run_id.in_(same_day),
         )
     ).all()
     table = pa.table(
@@ -304,18 +452,29 @@ def _merge_staged(
             """,
             [horizon],
         )
-        con.execute(
-            "DELETE FROM staged WHERE (operator, sha256) IN "
-            "(SELECT (operator, sha256) FROM pending_imports)"
-        )
     finally:
         con.unregister("pending_imports")
-    if pending:
-        db.execute(
-            update(OperatorImport)
-            .where(OperatorImport.id.in_([p[0] for p in pending]))
-            .values(run_id=run.id)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE candidates AS "
+        "SELECT imei FROM seen_now UNION SELECT imei FROM previous UNION SELECT imei FROM flagged"
+    )
+    changed = first(
+        con.execute(
+            "SELECT (SELECT count(*) FROM registry_changed) + (SELECT count(*) FROM facts_changed)"
+        ).fetchall()
+    )
+    if changed and changed[0]:
+        con.execute(
+            """
+            INSERT INTO candidates
+            SELECT DISTINCT c.imei FROM (SELECT imei FROM registry_changed
+                                         UNION SELECT imei FROM facts_changed) c
+            SEMI JOIN sightings s ON s.imei = c.imei
+            WHERE c.imei NOT IN (SELECT imei FROM candidates)
+            """
         )
+    if new := [p[0] for p in pending if p[3] is None]:
+        db.execute(update(OperatorImport).where(OperatorImport.id.in_(new)).values(run_id=run.id))
     return int(merged[0]) if merged else 0
 
 
@@ -330,7 +489,7 @@ def _apply_amnesty(
         f"""
         SELECT s.imei, min(s.first_seen) AS first_seen, arg_min(s.operator, s.first_seen)
         FROM sightings s
-        WHERE s.imei IN (SELECT imei FROM seen_now UNION SELECT imei FROM previous)
+        WHERE s.imei IN (SELECT imei FROM candidates)
           AND s.imei >= 0 AND NOT ({_junk_sql("s.imei")})
           AND s.imei NOT IN (SELECT imei FROM registered)
         GROUP BY s.imei
@@ -367,7 +526,7 @@ def _junk_sql(column: str) -> str:
 def _evaluate(
     con: duckdb.DuckDBPyConnection, run_date: dt.date, settings: Settings
 ) -> dict[str, int]:
-    """Every condition for every device seen now or already in a state."""
+    """Every condition for every candidate device (see `_merge_staged`)."""
     rules = settings.network
     window_start = run_date - dt.timedelta(days=rules.duplicate_window_days - 1)
     has_tacs = first(con.execute("SELECT count(*) > 0 FROM tacs").fetchall())
@@ -388,8 +547,7 @@ def _evaluate(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE evaluated AS
-        WITH candidates AS (SELECT imei FROM seen_now UNION SELECT imei FROM previous),
-        rows_seen AS (
+        WITH rows_seen AS (
             SELECT imei, bool_or(home) AS home_seen,
                    count(*) FILTER (WHERE home AND last_seen >= $window_start) AS home_rows
             FROM (SELECT imei, last_seen, {home} AS home FROM sightings

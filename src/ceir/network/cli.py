@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ceir import faults
 from ceir.config import get_settings
 from ceir.db import session_scope
 from ceir.errors import FileRejected
@@ -40,6 +41,7 @@ def import_command(files: list[Path], operator: Operator) -> None:
         try:
             with session_scope() as session:
                 report = import_dump(session, path, operator=operator, actor=_actor())
+            faults.point("network_import.after_db_commit")
         except FileRejected as exc:
             failed += 1
             err_console.print(f"[red]Refused[/red] {path.name}: {exc.detail}")

@@ -19,6 +19,7 @@ import duckdb
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ceir import faults
 from ceir.audit import service as audit
 from ceir.config import Settings, get_settings
 from ceir.db import session_scope, utcnow
@@ -168,6 +169,8 @@ def import_dump(
             _record_refusal(db, report, actor)
             raise FileRejected(f"{path.name} refused: {'; '.join(report.reasons)}", report)
         _stage(con, report, operator)
+        # Staged rows without their import row are never merged, and a new import replaces them.
+        faults.point("network_import.after_store_commit")
 
     db.add(_import_row(report, actor, "loaded"))
     audit.record(
@@ -416,6 +419,7 @@ def _stage(con: duckdb.DuckDBPyConnection, report: DumpReport, operator: str) ->
                 [[operator, day, report.sha256, n] for day, n in report.daily_imeis.items()],
             )
         con.execute("DROP TABLE dump_rows")
+        faults.point("network_import.before_store_commit")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -96,8 +96,12 @@ def generate(
     run: ClassificationRun,
     settings: Settings,
     seconds: dict[str, float] | None = None,
+    base_run_id: int | None = None,
 ) -> list[str]:
     """Write every operator's lists for this run; returns the paths written.
+
+    Deltas are against the lists of run `base_run_id` (none: against empty lists); the store
+    keeps those and this run's, and no others.
 
     `seconds`, when given, receives the time spent on the current lists (`lists_current`), on
     writing the full files and on the delta files (`lists_full`, `lists_delta`).
@@ -117,9 +121,9 @@ def generate(
         for kind, spec in KINDS.items():
             for variant in ("full", "delta"):
                 started = time.perf_counter()
-                entries.append(_write(con, target, operator, kind, variant, spec))
+                entries.append(_write(con, target, operator, kind, variant, spec, base_run_id))
                 timing[f"lists_{variant}"] += time.perf_counter() - started
-            _replace_snapshot(con, operator, kind, spec)
+            _replace_snapshot(con, operator, kind, spec, run.id, base_run_id)
         manifest = {
             "run_id": run.id,
             "run_date": run.run_date.isoformat(),
@@ -271,6 +275,7 @@ def _write(
     kind: str,
     variant: str,
     spec: dict[str, Any],
+    base_run_id: int | None,
 ) -> dict[str, Any]:
     columns: list[str] = spec["columns"]
     key: list[str] = spec["key"]
@@ -291,7 +296,8 @@ def _write(
     try:
         rows = first(
             con.execute(
-                f"COPY ({query}) TO '{plain}' (HEADER, DELIMITER ',')", {"op": operator}
+                f"COPY ({query}) TO '{plain}' (HEADER, DELIMITER ',')",
+                {"op": operator, **({} if variant == "full" else {"base": base_run_id})},
             ).fetchall()
         )
         _gzip(plain, path)
@@ -338,20 +344,31 @@ def _delta_sql(kind: str, columns: list[str], key: list[str]) -> str:
     return (
         f"SELECT {pick}, {change} AS change_type "
         f"FROM (SELECT * FROM now_{kind} WHERE operator = $op) n "
-        f"FULL JOIN (SELECT * FROM list_{kind} WHERE operator = $op) o ON {join} "
+        f"FULL JOIN (SELECT * EXCLUDE (run_id) FROM list_{kind} "
+        f"WHERE operator = $op AND run_id = $base) o ON {join} "
         f"WHERE n.{key[0]} IS NULL OR o.{key[0]} IS NULL OR {differs} "
         f"ORDER BY {', '.join(key)}"
     )
 
 
 def _replace_snapshot(
-    con: duckdb.DuckDBPyConnection, operator: str, kind: str, spec: dict[str, Any]
+    con: duckdb.DuckDBPyConnection,
+    operator: str,
+    kind: str,
+    spec: dict[str, Any],
+    run_id: int,
+    base_run_id: int | None,
 ) -> None:
+    """Keep the base run's lists (a re-run of this day needs them) and this run's."""
     columns = ", ".join(spec["columns"])
-    con.execute(f"DELETE FROM list_{kind} WHERE operator = ?", [operator])
     con.execute(
-        f"INSERT INTO list_{kind} SELECT operator, {columns} FROM now_{kind} WHERE operator = ?",
-        [operator],
+        f"DELETE FROM list_{kind} WHERE operator = ? AND run_id IS DISTINCT FROM ?",
+        [operator, base_run_id],
+    )
+    con.execute(
+        f"INSERT INTO list_{kind} (operator, {columns}, run_id) "
+        f"SELECT operator, {columns}, ? FROM now_{kind} WHERE operator = ?",
+        [run_id, operator],
     )
 
 

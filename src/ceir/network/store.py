@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS daily_volume (
 CREATE TABLE IF NOT EXISTS registered (imei BIGINT);
 CREATE TABLE IF NOT EXISTS registry_sync (last_registration_id BIGINT, synced_at TIMESTAMPTZ);
 
--- The lists as last given to each operator; the next delta is computed against them.
+-- The lists given to each operator by the last runs (by run id); a run's delta is computed
+-- against those of the last run of an earlier day.
 CREATE TABLE IF NOT EXISTS list_block (
     operator VARCHAR, imei VARCHAR, block_date DATE, reasons VARCHAR
 );
@@ -45,6 +46,13 @@ CREATE TABLE IF NOT EXISTS list_notification (
 CREATE TABLE IF NOT EXISTS list_exception (
     operator VARCHAR, imei VARCHAR, imsi VARCHAR, msisdn VARCHAR, reason VARCHAR
 );
+-- Stores made before lists were kept per run: their rows belong to the last run (see classify).
+ALTER TABLE list_block ADD COLUMN IF NOT EXISTS run_id INTEGER;
+ALTER TABLE list_notification ADD COLUMN IF NOT EXISTS run_id INTEGER;
+ALTER TABLE list_exception ADD COLUMN IF NOT EXISTS run_id INTEGER;
+
+-- Classification runs whose DuckDB half committed; one whose relational half did not is undone.
+CREATE TABLE IF NOT EXISTS store_runs (run_id INTEGER, run_date DATE);
 """
 
 
