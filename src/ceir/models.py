@@ -12,7 +12,6 @@ from ceir.citizens.models import (
     SignInCode,
     SmsMessage,
 )
-from ceir.citizens.second_imei import SecondImeiCandidate
 from ceir.db import Base
 from ceir.eir.models import EirJournalEntry
 from ceir.importing import ImportBatch
@@ -27,6 +26,7 @@ from ceir.network.models import (
     StolenDevice,
     Subscriber,
 )
+from ceir.network.second_imei import SecondImeiCandidate
 from ceir.partners.fees import FeeEntry
 from ceir.partners.models import ApiKeyUsage, CheckJob, Sale
 from ceir.registry.models import Declaration, Device, DeviceImei, Registration
