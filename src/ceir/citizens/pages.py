@@ -20,14 +20,13 @@ from sqlalchemy.orm import Session
 from ceir.audit import service as audit
 from ceir.check.presentation import describe as describe_check
 from ceir.check.service import check_imei
-from ceir.citizens import auth
+from ceir.citizens import auth, second_imei
 from ceir.citizens import service as citizens
 from ceir.citizens.documents import Upload, path_of
 from ceir.citizens.models import Application, CitizenSession
 from ceir.config import Settings
 from ceir.db import utcnow
 from ceir.errors import Forbidden, InvalidInput, NotFound
-from ceir.network import second_imei
 from ceir.web.deps import get_db
 from ceir.web.i18n import (
     COOKIE_NAME,

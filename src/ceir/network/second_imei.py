@@ -1,11 +1,12 @@
-"""Second IMEIs: an unregistered IMEI linked to a registered device, confirmed by its owner.
+"""Second IMEIs found by a classification run: an unregistered IMEI linked to a registered device.
 
 A device has one to four IMEIs (one per SIM slot). When an importer or a citizen registered only
 the first, the second shows up on the network as unregistered. The classification run links them
 (`link_in_run`) when the same home SIM was seen with both within a few days and the two TACs share
 their first six digits (the reporting body and the type allocation of one model family; the two
 IMEIs of a dual-SIM phone usually share the whole TAC). The person who can vouch for the device
-then confirms the link with one tap (`confirm`), which adds the IMEI to the device:
+then confirms the link with one tap (ceir.citizens.second_imei), which adds the IMEI to the device
+(`add_to_device`):
 
 - the owner of record, when a citizen's application registered the device (its IIN);
 - otherwise the holder of the shared SIM, from the operators' subscriber data.
@@ -37,10 +38,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from ceir.audit import service as audit
 from ceir.bulk import insert_columns
 from ceir.citizens.models import Application, ApplicationStatus
-from ceir.db import Base, UTCDateTime, utcnow
+from ceir.db import Base, UTCDateTime
 from ceir.eir import journal
 from ceir.eir.index import DeviceCode
-from ceir.errors import CeirError, NotFound
+from ceir.errors import CeirError
 from ceir.network.models import Subscriber
 from ceir.registry.models import Device, DeviceImei, Registration
 from ceir.registry.service import MAX_IMEIS_PER_DEVICE
@@ -224,7 +225,7 @@ def link_in_run(
         db.flush()
         for candidate in conclusive:
             try:
-                _add_to_device(db, candidate, actor=AUTO_ACTOR, now=now)
+                add_to_device(db, candidate, actor=AUTO_ACTOR, now=now)
                 automatic += 1
             except LinkRefused:
                 pass  # stays pending: the owner sees why when they look
@@ -263,7 +264,7 @@ def pending_count(db: Session) -> int:
     )
 
 
-def _add_to_device(
+def add_to_device(
     db: Session, candidate: SecondImeiCandidate, *, actor: str, now: dt.datetime
 ) -> None:
     """The IMEI joins the device in its next slot; the real-time check answers white at once."""
@@ -307,61 +308,3 @@ def _add_to_device(
             "candidate": candidate.id,
         },
     )
-
-
-def pending_for(db: Session, iin: str) -> list[SecondImeiCandidate]:
-    """The links this citizen is asked to confirm, oldest first."""
-    return list(
-        db.scalars(
-            select(SecondImeiCandidate)
-            .where(
-                SecondImeiCandidate.iin == iin,
-                SecondImeiCandidate.status == LinkStatus.PENDING.value,
-            )
-            .order_by(SecondImeiCandidate.found_at, SecondImeiCandidate.id)
-        )
-    )
-
-
-def _own_pending(db: Session, iin: str, candidate_id: int) -> SecondImeiCandidate:
-    candidate = db.scalar(
-        select(SecondImeiCandidate)
-        .where(
-            SecondImeiCandidate.id == candidate_id,
-            SecondImeiCandidate.iin == iin,
-            SecondImeiCandidate.status == LinkStatus.PENDING.value,
-        )
-        .with_for_update()
-    )
-    if candidate is None:
-        # Another person's link answers exactly like one that does not exist.
-        raise NotFound("No such second IMEI to confirm.")
-    return candidate
-
-
-def confirm(
-    db: Session, iin: str, candidate_id: int, *, now: dt.datetime | None = None
-) -> SecondImeiCandidate:
-    """The citizen's one tap: the IMEI is added to their device."""
-    candidate = _own_pending(db, iin, candidate_id)
-    _add_to_device(db, candidate, actor=f"citizen:{iin}", now=now or utcnow())
-    return candidate
-
-
-def dismiss(
-    db: Session, iin: str, candidate_id: int, *, now: dt.datetime | None = None
-) -> SecondImeiCandidate:
-    """ "Not my device": the link is dropped; the IMEI stays unregistered."""
-    candidate = _own_pending(db, iin, candidate_id)
-    candidate.status = LinkStatus.DISMISSED.value
-    candidate.decided_at = now or utcnow()
-    candidate.decided_by = f"citizen:{iin}"
-    audit.record(
-        db,
-        actor=f"citizen:{iin}",
-        action="registry.dismiss_second_imei",
-        object_type="device",
-        object_id=str(candidate.device_id),
-        details={"imei": candidate.imei, "candidate": candidate.id},
-    )
-    return candidate
