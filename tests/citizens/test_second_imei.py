@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 
 from ceir.check.service import ListColour, Verdict, check_imei
 from ceir.config import Settings
-from ceir.network.models import DeviceState
-from ceir.network.second_imei import LinkStatus, SecondImeiCandidate
+from ceir.network.models import DeviceState, LinkStatus, SecondImeiCandidate
 from ceir.registry.models import DeviceImei
 from tests.citizens.conftest import Citizen
 from tests.factories import (

@@ -14,7 +14,7 @@ from ceir.audit import service as audit
 from ceir.db import utcnow
 from ceir.errors import NotFound
 from ceir.network import second_imei
-from ceir.network.second_imei import LinkStatus, SecondImeiCandidate
+from ceir.network.models import LinkStatus, SecondImeiCandidate
 
 
 def pending_for(db: Session, iin: str) -> list[SecondImeiCandidate]:

@@ -18,67 +18,29 @@ number (subscriber data) is the SIM seen with both IMEIs.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    Index,
-    Integer,
-    String,
     func,
     select,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from ceir.audit import service as audit
 from ceir.bulk import insert_columns
 from ceir.citizens.models import Application, ApplicationStatus
-from ceir.db import Base, UTCDateTime
 from ceir.eir import journal
 from ceir.eir.index import DeviceCode
 from ceir.errors import CeirError
-from ceir.network.models import Subscriber
+from ceir.network.models import LinkStatus, SecondImeiCandidate, Subscriber
 from ceir.registry.models import Device, DeviceImei, Registration
 from ceir.registry.service import MAX_IMEIS_PER_DEVICE
 
 AUTO_ACTOR = "system:second-imei"
 # IMEI keys are TAC (8 digits) + serial (6): keys // 10**8 are the first six digits of the TAC.
 TAC_FAMILY_DIVISOR = 100_000_000
-
-
-class LinkStatus(enum.StrEnum):
-    PENDING = "pending"  # waiting for the owner's tap
-    CONFIRMED = "confirmed"  # the IMEI was added to the device
-    DISMISSED = "dismissed"  # "not my device", or the IMEI went elsewhere meanwhile
-
-
-class SecondImeiCandidate(Base):
-    """An unregistered IMEI that looks like another IMEI of a registered device."""
-
-    __tablename__ = "second_imei_candidates"
-    __table_args__ = (
-        Index("ix_second_imei_candidates_imei_device", "imei", "device_id", unique=True),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    imei: Mapped[str] = mapped_column(String(14), index=True)  # the unregistered registry key
-    registered_imei: Mapped[str] = mapped_column(String(14))  # the device's IMEI seen with it
-    device_id: Mapped[int] = mapped_column(BigInteger, index=True)
-    # Who may confirm: the owner of record, else the holder of the shared SIM (None: nobody yet).
-    iin: Mapped[str | None] = mapped_column(String(12), nullable=True, index=True)
-    conclusive: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The shared SIM, the days each IMEI was seen with it, the owner and the SIM holder found.
-    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    found_run: Mapped[int] = mapped_column(Integer)
-    found_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    decided_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class LinkRefused(CeirError):
