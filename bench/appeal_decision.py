@@ -32,8 +32,9 @@ from tests.factories import (
 
 from bench.common import fresh_database, imei, machine
 from ceir import db
-from ceir.citizens.models import Application, SmsMessage
+from ceir.citizens.models import Application
 from ceir.config import Settings
+from ceir.sms.models import SmsMessage
 from ceir.web.app import create_app
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -132,6 +132,19 @@ class OfficerSettings(BaseModel):
     secure_cookies: bool = True
 
 
+class StatsSettings(BaseModel):
+    """The public statistics and their open data."""
+
+    # Any published count below this is withheld ("<10" on the page, null in open data), and so is
+    # a median of fewer decisions: small numbers could single a person out.
+    suppression_threshold: int = Field(default=10, ge=1)
+    # The period shown when none is asked for, in days up to today, and the longest one allowed.
+    default_days: int = Field(default=90, ge=1)
+    max_days: int = Field(default=731, ge=1)
+    # Answers are computed at most this often per period (the queries scan whole tables).
+    cache_seconds: float = Field(default=300.0, ge=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CEIR_", env_file=".env", extra="ignore", env_nested_delimiter="__"
@@ -163,6 +176,7 @@ class Settings(BaseSettings):
     citizens: CitizenSettings = Field(default_factory=CitizenSettings)
     fees: FeeSettings = Field(default_factory=FeeSettings)
     sms: SmsSettings = Field(default_factory=SmsSettings)
+    stats: StatsSettings = Field(default_factory=StatsSettings)
 
     @property
     def documents_dir(self) -> Path:

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Integer, String
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from ceir.db import Base, UTCDateTime, utcnow
+from ceir.audit.models import ImportBatch
+from ceir.db import utcnow
 from ceir.errors import InvalidInput
 
 # Called with (bytes read so far, total bytes) while a file is read, so the CLI can show progress.
@@ -147,24 +147,6 @@ def write_rejects(
                 writer.writerow([line, *row, "; ".join(reasons.get(line, []))])
         for error in table.malformed:
             writer.writerow([error.line, *([""] * len(header)), f"{error.field}: {error.reason}"])
-
-
-class ImportBatch(Base):
-    """One file loaded (or refused) by an import: who, when, what and how it went."""
-
-    __tablename__ = "import_batches"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    filename: Mapped[str] = mapped_column(String(512))
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
-    actor: Mapped[str] = mapped_column(String(128))
-    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    rows_total: Mapped[int] = mapped_column(Integer, default=0)
-    rows_accepted: Mapped[int] = mapped_column(Integer, default=0)
-    rows_skipped: Mapped[int] = mapped_column(Integer, default=0)
-    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
 
 
 def record_batch(

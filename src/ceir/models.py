@@ -1,7 +1,7 @@
 """Every table, imported in one place so that Alembic and tests see the whole metadata."""
 
 from ceir.apikeys.models import ApiKey
-from ceir.audit.models import AuditEvent
+from ceir.audit.models import AuditEvent, ImportBatch
 from ceir.borders.models import BorderCrossing
 from ceir.citizens.device_models import DeviceReport, OwnershipTransfer
 from ceir.citizens.models import (
@@ -10,12 +10,9 @@ from ceir.citizens.models import (
     CitizenSession,
     Document,
     SignInCode,
-    SmsMessage,
 )
-from ceir.citizens.second_imei import SecondImeiCandidate
 from ceir.db import Base
 from ceir.eir.models import EirJournalEntry
-from ceir.importing import ImportBatch
 from ceir.network.models import (
     BlockPause,
     ClassificationRun,
@@ -24,13 +21,14 @@ from ceir.network.models import (
     DeviceStateChange,
     ListFile,
     OperatorImport,
+    SecondImeiCandidate,
     StolenDevice,
     Subscriber,
 )
-from ceir.partners.fees import FeeEntry
-from ceir.partners.models import ApiKeyUsage, CheckJob, Sale
+from ceir.partners.models import ApiKeyUsage, CheckJob, FeeEntry, Sale
 from ceir.registry.models import Declaration, Device, DeviceImei, Registration
 from ceir.review.models import Officer, OfficerSession
+from ceir.sms.models import SmsMessage
 from ceir.stats.models import CheckCount
 from ceir.tac.models import TacModel
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ceir.audit.models import AuditEvent
-from ceir.citizens.models import Application, ApplicationEvent, Document, SmsMessage
+from ceir.citizens.models import Application, ApplicationEvent, Document
 from ceir.citizens.service import decide_application
 from ceir.config import Settings
 from ceir.eir.index import DeviceCode
@@ -18,6 +18,7 @@ from ceir.eir.journal import since
 from ceir.network.models import BlockPause, StolenDevice
 from ceir.registry.models import Registration
 from ceir.registry.service import find_registration
+from ceir.sms.models import SmsMessage
 from tests.citizens.conftest import Citizen
 from tests.factories import (
     TINY_PDF,

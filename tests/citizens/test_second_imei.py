@@ -10,9 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ceir.check.service import ListColour, Verdict, check_imei
-from ceir.citizens.second_imei import LinkStatus, SecondImeiCandidate
 from ceir.config import Settings
-from ceir.network.models import DeviceState
+from ceir.network.models import DeviceState, LinkStatus, SecondImeiCandidate
 from ceir.registry.models import DeviceImei
 from tests.citizens.conftest import Citizen
 from tests.factories import (

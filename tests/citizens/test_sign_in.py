@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ceir.citizens import auth
-from ceir.citizens.models import CitizenSession, SignInCode, SmsMessage
+from ceir.citizens.models import CitizenSession, SignInCode
 from ceir.config import Settings
+from ceir.sms.models import SmsMessage
 from tests.citizens.conftest import Citizen, csrf_of, last_code
 from tests.factories import add_subscriber, make_iin
 

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from ceir.audit.models import AuditEvent
 from ceir.citizens.device_models import OwnershipTransfer
-from ceir.citizens.models import SmsMessage
 from ceir.citizens.ownership import owner_of
 from ceir.registry.models import Device
 from ceir.sms import service as sms
+from ceir.sms.models import SmsMessage
 from tests.citizens.conftest import Citizen
 from tests.factories import add_owned_device, add_subscriber, make_iin, make_imei
 

@@ -13,6 +13,7 @@ from ceir.check.service import Verdict, check_imei
 from ceir.config import Settings
 from ceir.db import utcnow
 from ceir.partners import fees
+from ceir.partners.models import FeeEntry
 from tests.factories import make_imei
 
 BIN = "960440000220"
@@ -172,7 +173,7 @@ def test_officer_marks_a_month_paid_on_the_command_line(
 
     month = fees.month_of(utcnow())
     db_session.add(
-        fees.FeeEntry(
+        FeeEntry(
             partner="technodom",
             month=month,
             batch_id=1,

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from ceir.audit.models import AuditEvent
 from ceir.check.service import Verdict, check_imei
-from ceir.citizens.models import Application, SmsMessage
+from ceir.citizens.models import Application
+from ceir.sms.models import SmsMessage
 from tests.factories import add_application_in_review, make_imei
 from tests.review.conftest import Desk
 

@@ -17,9 +17,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from ceir.config import StatsSettings
 from ceir.stats import service
 from ceir.stats.charts import Series, build
-from ceir.stats.config import StatsSettings, get_stats_settings
+from ceir.stats.deps import get_stats_settings
 from ceir.stats.models import CheckCount
 from tests.factories import (
     add_application_in_review,

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from ceir import db, migrate
-from ceir.config import Settings
+from ceir.config import Settings, StatsSettings
 from ceir.stats import service
-from ceir.stats.config import StatsSettings, get_stats_settings
+from ceir.stats.deps import get_stats_settings
 from ceir.web.app import create_app
 from tests.browser import PHONE, chromium, serve
 from tests.factories import add_run, make_imei, register_device

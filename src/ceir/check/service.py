@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from ceir import identifiers
 from ceir.bulk import keys_temp_table
 from ceir.db import UTCDateTime
-from ceir.network.models import DeviceStateName
+from ceir.network.enforcement import DeviceCode, DeviceFacts, device_code
 from ceir.registry.models import RegistrationSource
 from ceir.tac.service import DeviceModel, lookup_many
 
@@ -128,45 +128,41 @@ def check_imei(db: Session | Connection, query: str) -> CheckResult:
         DeviceModel(tac, brand, model, marketing_name, device_type) if tac else None,
         Registered(RegistrationSource(source), registered_at) if source else None,
     )
-    return with_enforcement(
-        result, stolen=stolen is not None, state=state, block_date=block_date, reasons=reasons
+    device = DeviceFacts(
+        registered=result.registration is not None,
+        stolen=stolen is not None,
+        state=state,
+        reasons=reasons or "",
     )
+    return with_enforcement(result, device, block_date)
 
 
-def _still_standing(reasons: str, *, registered: bool) -> set[str]:
-    """The reasons of a state that facts since the last run have not cured.
+def _enforced(facts: DeviceFacts) -> tuple[Verdict | None, bool]:
+    """The verdict the device's code puts above the registry's (None: none), and whether the
+    state's block date shows.
 
-    A registration cures `not_registered`; a cancelled report cures `stolen` (an active report
-    is handled before this is asked). The other reasons need the next run to be re-judged.
+    The public check shows the lists, so an appeal's pause does not change it. A state whose
+    reasons facts since the last run have cured (a registration, a cancelled report) adds
+    nothing: the next run's lists will say so too.
     """
-    cured = {"stolen"} | ({"not_registered"} if registered else set())
-    return {r for r in reasons.split("|") if r} - cured
+    code = device_code(replace(facts, paused=False))
+    if code is DeviceCode.STOLEN:
+        return Verdict.STOLEN, True
+    if not facts.standing:
+        return None, False
+    if code in (DeviceCode.BLOCKED, DeviceCode.BLOCKED_UNREGISTERED):
+        return Verdict.BLOCKED, True
+    return None, True  # notified: the date it will be blocked
 
 
 def with_enforcement(
-    result: CheckResult,
-    *,
-    stolen: bool,
-    state: str | None,
-    block_date: dt.date | None,
-    reasons: str | None = None,
+    result: CheckResult, facts: DeviceFacts, block_date: dt.date | None
 ) -> CheckResult:
-    """What network enforcement adds: stolen and blocked outrank registered; a block date.
-
-    A registration made since the last run (an approved appeal, a personal import) cures a state
-    whose only reason was being unregistered: the next run's lists will say so too.
-    """
-    if stolen:
-        return replace(result, verdict=Verdict.STOLEN, block_date=block_date)
-    if reasons is not None and not _still_standing(
-        reasons, registered=result.registration is not None
-    ):
+    """What network enforcement adds: stolen and blocked outrank registered; a block date."""
+    verdict, dated = _enforced(facts)
+    if not dated:
         return result
-    if state == DeviceStateName.BLOCKED:
-        return replace(result, verdict=Verdict.BLOCKED, block_date=block_date)
-    if state == DeviceStateName.NOTIFIED:
-        return replace(result, block_date=block_date)
-    return result
+    return replace(result, verdict=verdict or result.verdict, block_date=block_date)
 
 
 def _result(
@@ -238,15 +234,17 @@ def check_table(db: Session | Connection, queries: Sequence[str] | pa.Array) -> 
         for row_no, state, blocked_from, state_reasons, stolen in _enforcement_of(
             conn, keys[valid], valid
         ):
-            if stolen:
-                codes[row_no] = _CODE[Verdict.STOLEN]
-            elif state_reasons is not None and not _still_standing(
-                state_reasons, registered=codes[row_no] == _CODE[Verdict.REGISTERED]
-            ):
-                continue  # cured since the last run: see with_enforcement
-            elif state == DeviceStateName.BLOCKED:
-                codes[row_no] = _CODE[Verdict.BLOCKED]
-            block_date[row_no] = str(blocked_from)[:10] if blocked_from else None
+            facts = DeviceFacts(
+                registered=bool(codes[row_no] == _CODE[Verdict.REGISTERED]),
+                stolen=stolen,
+                state=state,
+                reasons=state_reasons or "",
+            )
+            verdict, dated = _enforced(facts)  # as with_enforcement, column-wise
+            if verdict is not None:
+                codes[row_no] = _CODE[verdict]
+            if dated:
+                block_date[row_no] = str(blocked_from)[:10] if blocked_from else None
         conn.exec_driver_sql("DROP TABLE tmp_check_keys")
 
         tacs = pa.array(np.where(ok, keys // 1_000_000, 0))

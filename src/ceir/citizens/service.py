@@ -39,6 +39,7 @@ from ceir.db import utcnow
 from ceir.eir import journal
 from ceir.eir.index import DeviceCode
 from ceir.errors import CeirError, NotFound
+from ceir.network import enforcement
 from ceir.network.models import BlockPause, DeviceState, DeviceStateName, StolenDevice
 from ceir.registry.models import DeviceImei, Registration, RegistrationSource
 from ceir.registry.service import find_registration, register_device
@@ -333,30 +334,6 @@ def _register(db: Session, application: Application, actor: str, now: dt.datetim
     )
 
 
-def _code_now(db: Session, key: str) -> DeviceCode:
-    """What the real-time check should answer for a device that is not (or no longer) legal."""
-    stolen = db.scalar(
-        select(func.count())
-        .select_from(StolenDevice)
-        .where(StolenDevice.imei == key, StolenDevice.cancelled_at.is_(None))
-    )
-    if stolen:
-        return DeviceCode.STOLEN
-    paused = db.scalar(
-        select(func.count())
-        .select_from(BlockPause)
-        .where(BlockPause.imei == key, BlockPause.ended_at.is_(None))
-    )
-    if paused:
-        return DeviceCode.UNDER_APPEAL
-    state = db.get(DeviceState, key)
-    if state is None or state.state == DeviceStateName.NOTIFIED:
-        return DeviceCode.NOTIFIED
-    if state.reasons == "not_registered":
-        return DeviceCode.BLOCKED_UNREGISTERED
-    return DeviceCode.BLOCKED
-
-
 def _notify(db: Session, application: Application, settings: Settings, now: dt.datetime) -> None:
     lang = application.language
     if application.status == ApplicationStatus.APPROVED:
@@ -588,7 +565,7 @@ def _revoke(db: Session, application: Application, actor: str, now: dt.datetime)
             select(DeviceImei.imei_key).where(DeviceImei.device_id == application.device_id)
         )
     ]
-    journal.record(db, [(key, _code_now(db, key)) for key in keys])
+    journal.record(db, enforcement.codes_now(db, keys))
     audit.record(
         db,
         actor=actor,
@@ -635,7 +612,7 @@ def decide_application(
     elif before == ApplicationStatus.APPROVED:
         _revoke(db, application, actor, now)
     elif paused:
-        journal.record(db, [(k, _code_now(db, k)) for k in _keys_of(application)])
+        journal.record(db, enforcement.codes_now(db, _keys_of(application)))
     application.status = target.value
     application.decision_reason = reason.strip()[:64]
     application.decision_note = note.strip()[:1024] if note and note.strip() else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ceir import identifiers
@@ -23,10 +23,9 @@ from ceir.citizens.device_models import DeviceReport, ReportKind
 from ceir.eir import journal
 from ceir.eir.index import DeviceCode
 from ceir.errors import CeirError, NotFound
-from ceir.network.models import BlockPause, DeviceState, DeviceStateName, StolenDevice
-from ceir.network.rules import Condition
+from ceir.network import enforcement
+from ceir.network.models import StolenDevice
 from ceir.registry.models import DeviceImei
-from ceir.registry.service import find_registration
 
 
 def N_(message: str) -> str:
@@ -75,32 +74,6 @@ def _reference(kind: ReportKind, text: str | None, *, required: bool) -> str | N
     if not REFERENCE_PATTERN.fullmatch(value):
         raise ReportRefused("invalid_reference")
     return value
-
-
-def code_after_report(db: Session, key: str) -> DeviceCode:
-    """What the real-time check answers for an IMEI whose report has just ended.
-
-    The network state may still name the report (reason `stolen`) until the next run: only its
-    other reasons count. Registered, with none but `not_registered`: allowed. Otherwise as the
-    citizens' rule has it (paused, notified, blocked for being unregistered, blocked); an IMEI
-    nothing else holds against is notified, as the real-time check treats an unregistered one.
-    """
-    state = db.get(DeviceState, key)
-    other = {r for r in (state.reasons.split("|") if state else ()) if r and r != Condition.STOLEN}
-    if find_registration(db, key) is not None and other <= {Condition.NOT_REGISTERED.value}:
-        return DeviceCode.ALLOWED
-    paused = db.scalar(
-        select(func.count())
-        .select_from(BlockPause)
-        .where(BlockPause.imei == key, BlockPause.ended_at.is_(None))
-    )
-    if paused:
-        return DeviceCode.UNDER_APPEAL
-    if state is None or state.state == DeviceStateName.NOTIFIED or not other:
-        return DeviceCode.NOTIFIED
-    if other == {Condition.NOT_REGISTERED.value}:
-        return DeviceCode.BLOCKED_UNREGISTERED
-    return DeviceCode.BLOCKED
 
 
 def _block(db: Session, report: DeviceReport, source: str, actor: str, now: dt.datetime) -> None:
@@ -239,7 +212,7 @@ def _unblock(db: Session, report: DeviceReport, actor: str, now: dt.datetime) ->
     ):
         row.cancelled_at = now
     db.flush()
-    journal.record(db, [(key, code_after_report(db, key)) for key in keys])
+    journal.record(db, enforcement.codes_now(db, keys))
     audit.record(
         db,
         actor=actor,

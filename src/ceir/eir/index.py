@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import enum
 import functools
 import os
 import threading
@@ -24,17 +23,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-
-class DeviceCode(enum.IntEnum):
-    """What the index knows of a device; the policy turns it into an answer."""
-
-    ALLOWED = 0  # registered or exempt
-    NOTIFIED = 1  # grace period running
-    UNDER_APPEAL = 2  # an open appeal holds its block
-    BLOCKED_UNREGISTERED = 3  # blocked only for not being registered
-    BLOCKED = 4  # blocked for another reason (invalid, unknown TAC, clone)
-    STOLEN = 5
-
+from ceir.network.enforcement import DeviceCode as DeviceCode  # its rule lives there
 
 SNAPSHOT_PREFIX = "eir-index-"
 _CODES = tuple(DeviceCode(code) for code in range(max(DeviceCode) + 1))

@@ -9,20 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ceir.eir import journal
-from ceir.eir.index import DeviceCode, EquipmentIndex, make_index
+from ceir.eir.index import EquipmentIndex, make_index
+from ceir.network.enforcement import CODE_SQL, DeviceCode
 from ceir.network.models import BlockPause, DeviceState, StolenDevice
 
 FETCH_BATCH = 1_000_000
-
-# The code of a device in a state, in SQL over (state, reasons, paused, stolen) columns.
-CODE_SQL = f"""
-    CASE WHEN stolen THEN {DeviceCode.STOLEN.value}
-         WHEN state IS NULL THEN {DeviceCode.ALLOWED.value}
-         WHEN paused THEN {DeviceCode.UNDER_APPEAL.value}
-         WHEN state = 'notified' THEN {DeviceCode.NOTIFIED.value}
-         WHEN reasons = 'not_registered' THEN {DeviceCode.BLOCKED_UNREGISTERED.value}
-         ELSE {DeviceCode.BLOCKED.value} END
-"""
 
 
 def build_from_database(db: Session) -> EquipmentIndex:
@@ -49,21 +40,25 @@ def build_from_database(db: Session) -> EquipmentIndex:
     con = duckdb.connect()
     try:
         states = db.execute(select(DeviceState.imei, DeviceState.state, DeviceState.reasons)).all()
-        digits: list[tuple[int, str | None, str, bool, bool]] = [
+        state_keys = {i for i, _s, _r in states}
+        state_rows: list[tuple[int, str | None, str, bool, bool]] = [
             (int(i), s, r, i in paused, i in stolen) for i, s, r in states if i.isdigit()
         ]
-        digits += [
+        state_rows += [
             (int(i), None, "", i in paused, True)
             for i in stolen
-            if i.isdigit() and i not in {s[0] for s in states}
+            if i.isdigit() and i not in state_keys
         ]
-        if digits:
-            columns = list(zip(*digits, strict=True))
+        if state_rows:
+            columns = [list(c) for c in zip(*state_rows, strict=True)]
+            # A state of a device registered since its run may be cured: the rule asks.
+            registered = np.concatenate(parts_keys) if parts_keys else np.zeros(0, np.int64)
+            columns.append(np.isin(np.array(columns[0], np.int64), registered).tolist())
             table = con.execute(
                 f"SELECT key, ({CODE_SQL})::UTINYINT AS code FROM (SELECT unnest(?) AS key, "
                 "unnest(?) AS state, unnest(?) AS reasons, unnest(?) AS paused, "
-                "unnest(?) AS stolen)",
-                [list(c) for c in columns],
+                "unnest(?) AS stolen, unnest(?) AS registered)",
+                columns,
             ).fetchnumpy()
             parts_keys.append(table["key"].astype(np.int64))
             parts_codes.append(table["code"].astype(np.uint8))
@@ -83,7 +78,7 @@ def codes_from_run(
         SELECT key, ({CODE_SQL})::UTINYINT AS code FROM (
             SELECT coalesce(n.imei, r.imei, s.imei) AS key, n.state, n.reasons,
                    coalesce(n.imei IN (SELECT imei FROM paused), false) AS paused,
-                   s.imei IS NOT NULL AS stolen
+                   s.imei IS NOT NULL AS stolen, r.imei IS NOT NULL AS registered
             FROM (SELECT DISTINCT imei FROM registered) r
             FULL JOIN next_states n ON n.imei = r.imei
             FULL JOIN stolen s ON s.imei = coalesce(n.imei, r.imei)

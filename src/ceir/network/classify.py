@@ -36,7 +36,7 @@ from ceir.eir import journal
 from ceir.eir.index import make_index, write_snapshot
 from ceir.eir.snapshots import codes_from_run
 from ceir.errors import InvalidInput
-from ceir.network import lists
+from ceir.network import lists, second_imei
 from ceir.network.models import (
     BlockPause,
     ClassificationRun,
@@ -614,8 +614,6 @@ def _link_second_imeis(
     They are offered to the device's owner as its second IMEI (ceir.citizens.second_imei), and
     those confirmed (now or before) count as registered from this run on.
     """
-    from ceir.citizens import second_imei
-
     rules = settings.network
     window = int(rules.second_imei_window_days)
     family = second_imei.TAC_FAMILY_DIVISOR

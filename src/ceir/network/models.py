@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ceir.db import Base, UTCDateTime
@@ -147,3 +147,33 @@ class DeviceFlag(Base):
     flag: Mapped[str] = mapped_column(String(32), primary_key=True)  # e.g. duplicate
     since: Mapped[dt.date] = mapped_column(Date)
     run_id: Mapped[int] = mapped_column(Integer)
+
+
+class LinkStatus(enum.StrEnum):
+    PENDING = "pending"  # waiting for the owner's tap
+    CONFIRMED = "confirmed"  # the IMEI was added to the device
+    DISMISSED = "dismissed"  # "not my device", or the IMEI went elsewhere meanwhile
+
+
+class SecondImeiCandidate(Base):
+    """An unregistered IMEI that looks like another IMEI of a registered device."""
+
+    __tablename__ = "second_imei_candidates"
+    __table_args__ = (
+        Index("ix_second_imei_candidates_imei_device", "imei", "device_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    imei: Mapped[str] = mapped_column(String(14), index=True)  # the unregistered registry key
+    registered_imei: Mapped[str] = mapped_column(String(14))  # the device's IMEI seen with it
+    device_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    # Who may confirm: the owner of record, else the holder of the shared SIM (None: nobody yet).
+    iin: Mapped[str | None] = mapped_column(String(12), nullable=True, index=True)
+    conclusive: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The shared SIM, the days each IMEI was seen with it, the owner and the SIM holder found.
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    found_run: Mapped[int] = mapped_column(Integer)
+    found_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(128), nullable=True)

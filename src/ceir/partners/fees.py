@@ -17,14 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, String, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from ceir.audit import service as audit
+from ceir.audit.models import ImportBatch
 from ceir.config import Settings
-from ceir.db import Base, UTCDateTime, utcnow
+from ceir.db import utcnow
 from ceir.errors import CeirError, InvalidInput
-from ceir.importing import ImportBatch, ImportReport
+from ceir.importing import ImportReport
+from ceir.partners.models import FeeEntry
 from ceir.registry.models import Declaration, Device, DeviceImei, Registration
 from ceir.registry.service import import_declarations
 
@@ -38,24 +40,6 @@ STATEMENT_COLUMNS = [
     "model",
     "fee_tenge",
 ]
-
-
-class FeeEntry(Base):
-    """One declarations file of a partner: the devices it registered and the fee they cost."""
-
-    __tablename__ = "fee_ledger"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    partner: Mapped[str] = mapped_column(String(64), index=True)  # the API key's owner
-    month: Mapped[str] = mapped_column(String(7), index=True)  # YYYY-MM, Asia/Almaty
-    batch_id: Mapped[int] = mapped_column(Integer, index=True)  # import_batches.id
-    filename: Mapped[str] = mapped_column(String(512))
-    devices: Mapped[int] = mapped_column(Integer)
-    fee_per_device: Mapped[int] = mapped_column(Integer)  # tenge
-    amount: Mapped[int] = mapped_column(Integer)  # tenge
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    paid_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class UnpaidFees(CeirError):

@@ -1,4 +1,4 @@
-"""Tables of the partners' side: bulk check jobs, per-key daily usage, sale records."""
+"""Tables of the partners' side: bulk check jobs, per-key daily usage, sale records, fees."""
 
 from __future__ import annotations
 
@@ -47,3 +47,21 @@ class Sale(Base):
     sold_on: Mapped[dt.date] = mapped_column(Date)
     receipt_number: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class FeeEntry(Base):
+    """One declarations file of a partner: the devices it registered and the fee they cost."""
+
+    __tablename__ = "fee_ledger"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner: Mapped[str] = mapped_column(String(64), index=True)  # the API key's owner
+    month: Mapped[str] = mapped_column(String(7), index=True)  # YYYY-MM, Asia/Almaty
+    batch_id: Mapped[int] = mapped_column(Integer, index=True)  # import_batches.id
+    filename: Mapped[str] = mapped_column(String(512))
+    devices: Mapped[int] = mapped_column(Integer)
+    fee_per_device: Mapped[int] = mapped_column(Integer)  # tenge
+    amount: Mapped[int] = mapped_column(Integer)  # tenge
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    paid_by: Mapped[str | None] = mapped_column(String(128), nullable=True)

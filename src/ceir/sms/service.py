@@ -10,10 +10,10 @@ from collections.abc import Callable
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
-from ceir.citizens.models import SmsMessage
 from ceir.config import Settings, get_settings
 from ceir.db import session_factory, utcnow
 from ceir.sms.gateway import Gateway, make_gateway
+from ceir.sms.models import SmsMessage
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""What the statistics page and the open-data API share: the period asked for, and a cache."""
+"""What the statistics page and the open-data API share: settings, the period asked for, a cache."""
 
 from __future__ import annotations
 
@@ -10,9 +10,15 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
 
+from ceir.config import Settings, StatsSettings
 from ceir.db import session_factory, utcnow
 from ceir.stats import service
-from ceir.stats.config import StatsSettings, get_stats_settings
+
+
+def get_stats_settings(request: Request) -> StatsSettings:
+    """A dependency, so that tests can lower the threshold."""
+    settings: Settings = request.app.state.settings
+    return settings.stats
 
 
 def get_period(
