@@ -94,3 +94,51 @@ def test_invalid_imei_fits_the_phone_screen(browser: object, base_url: str) -> N
         page.screenshot(path="/tmp/ceir-check-360-invalid.png", full_page=True)
     finally:
         context.close()
+
+
+TALL_PHONE = {"width": 360, "height": 780}
+
+
+@pytest.mark.parametrize(
+    ("lang", "label", "button", "verdict", "screenshot"),
+    [
+        ("ru", "IMEI (15 цифр)", "Проверить", "Неверный IMEI", "check-typo-ru.png"),
+        ("kk", "IMEI (15 цифр)", "Тексеру", "Жарамсыз IMEI", None),
+        ("ru", "IMEI (15 цифр)", "Проверить", "Вероятно, поддельный IMEI", "check-fake-ru.png"),
+        ("ru", "IMEI (15 цифр)", "Проверить", "Зарегистрирован", "check-registered-ru.png"),
+    ],
+)
+def test_the_verdict_is_on_screen_after_tapping_check(
+    browser: object,
+    base_url: str,
+    lang: str,
+    label: str,
+    button: str,
+    verdict: str,
+    screenshot: str | None,
+) -> None:
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    imei = {
+        "Зарегистрирован": IMEI,
+        "Вероятно, поддельный IMEI": "991234560000073",
+    }.get(verdict, IMEI[:-1] + "0")
+    context = browser.new_context(viewport=TALL_PHONE, device_scale_factor=1, locale=lang)
+    page = context.new_page()
+    try:
+        page.goto(f"{base_url}/?lang={lang}")
+        page.get_by_label(label).fill(imei)
+        page.get_by_role("button", name=button).click()
+        page.wait_for_url(f"**imei={imei}**")
+        title = page.get_by_role("heading", level=2).first
+        expect(title).to_contain_text(verdict)
+        box = title.bounding_box()
+        assert box is not None
+        assert 0 <= box["y"] and box["y"] + box["height"] <= TALL_PHONE["height"], box
+        advice = page.locator(".result__advice").bounding_box()
+        assert advice is not None and advice["y"] < TALL_PHONE["height"], advice
+        if screenshot:
+            page.screenshot(path=f"/tmp/ceir-{screenshot}")  # docs/screenshots come from these
+    finally:
+        context.close()
