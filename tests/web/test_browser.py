@@ -135,10 +135,35 @@ def test_the_verdict_is_on_screen_after_tapping_check(
         expect(title).to_contain_text(verdict)
         box = title.bounding_box()
         assert box is not None
-        assert 0 <= box["y"] and box["y"] + box["height"] <= TALL_PHONE["height"], box
+        assert box["y"] >= 0 and box["y"] + box["height"] <= TALL_PHONE["height"], box
         advice = page.locator(".result__advice").bounding_box()
         assert advice is not None and advice["y"] < TALL_PHONE["height"], advice
         if screenshot:
             page.screenshot(path=f"/tmp/ceir-{screenshot}")  # docs/screenshots come from these
+    finally:
+        context.close()
+
+
+def test_api_docs_load_with_no_network_beyond_the_server(browser: object, base_url: str) -> None:
+    from playwright.sync_api import Browser, Route, expect
+
+    assert isinstance(browser, Browser)
+    context = browser.new_context(viewport=PHONE)
+    elsewhere: list[str] = []
+
+    def only_local(route: Route) -> None:
+        if route.request.url.startswith(base_url):
+            route.continue_()
+        else:  # a locked-down network: nothing but the server answers
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    page = context.new_page()
+    try:
+        page.goto(f"{base_url}/docs")
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("ceir")
+        expect(page.get_by_text("/api/v1/imei/{imei}").first).to_be_visible()
+        assert elsewhere == []
     finally:
         context.close()
