@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
 from ceir.config import get_settings
+from ceir.identifiers import display_imei
 
 LANGUAGES: tuple[str, ...] = ("ru", "kk", "en")
 # Each language named in itself, for the switcher: a reader must recognise their own.
@@ -139,6 +140,7 @@ def _make_environment() -> jinja2.Environment:
     env.install_gettext_callables(  # type: ignore[attr-defined]
         _template_gettext, _template_ngettext, newstyle=True
     )
+    env.filters["imei"] = display_imei  # registry keys are 14 digits; people read 15
     env.globals["LANGUAGES"] = LANGUAGES
     env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
     return env
