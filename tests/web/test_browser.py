@@ -9,7 +9,7 @@ import pytest
 from ceir import db, migrate
 from ceir.config import Settings
 from ceir.web.app import create_app
-from tests.browser import PHONE, chromium, serve
+from tests.browser import PHONE, chromium, serve, small_tap_targets
 from tests.factories import add_tac, register_device
 
 pytestmark = pytest.mark.browser
@@ -165,5 +165,30 @@ def test_api_docs_load_with_no_network_beyond_the_server(browser: object, base_u
         expect(page.locator(".swagger-ui .info .title")).to_contain_text("ceir")
         expect(page.get_by_text("/api/v1/imei/{imei}").first).to_be_visible()
         assert elsewhere == []
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/?lang=ru&imei={IMEI}",
+        "/?lang=kk&imei=991234560000073",
+        "/citizen/sign-in?lang=ru",
+        "/statistics?lang=kk",
+        "/no-such-page?lang=ru",
+    ],
+)
+def test_every_link_and_control_is_a_44_pixel_tap_target(
+    browser: object, base_url: str, path: str
+) -> None:
+    from playwright.sync_api import Browser
+
+    assert isinstance(browser, Browser)
+    context = browser.new_context(viewport=PHONE, device_scale_factor=1)
+    page = context.new_page()
+    try:
+        page.goto(base_url + path)
+        assert small_tap_targets(page) == []
     finally:
         context.close()
