@@ -11,7 +11,7 @@ from babel.dates import format_date
 from ceir import identifiers
 from ceir.check.service import CheckResult, ListColour, Pending, Signal, Verdict
 from ceir.registry.models import RegistrationSource
-from ceir.web.i18n import get_translations, normalise_language
+from ceir.web.i18n import get_translations, normalise_language, tidy
 
 # Dates are stored in UTC; people in Kazakhstan read them on the registry's local calendar.
 DISPLAY_TIMEZONE = ZoneInfo("Asia/Almaty")
@@ -46,7 +46,8 @@ def describe(result: CheckResult, lang: str) -> dict[str, str]:
     abroad = abroad_advice(result, lang)
     if abroad is not None:
         words["abroad"] = abroad
-    return words
+    language = normalise_language(lang) or "ru"
+    return {key: tidy(text, language) for key, text in words.items()}
 
 
 def tone(result: CheckResult) -> str:
