@@ -65,3 +65,32 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+# Links and controls that stand alone (not words inside a sentence), and the labels of radio
+# buttons and check boxes: what a thumb has to hit. WCAG 2.5.5 asks for 44 x 44 CSS pixels.
+_SMALL_TAP_TARGETS = """
+(minimum) => {
+  const targets = new Set(document.querySelectorAll(
+    'header a, nav a, footer a, button, select, .button-link, .card__title a, ' +
+    'input:not([type=hidden]):not([type=radio]):not([type=checkbox])'));
+  for (const box of document.querySelectorAll('input[type=radio], input[type=checkbox]')) {
+    targets.add(box.closest('label') || document.querySelector(`label[for="${box.id}"]`) || box);
+  }
+  const small = [];
+  for (const element of targets) {
+    const rect = element.getBoundingClientRect();
+    if (rect.width === 0 || rect.bottom <= 0) continue;  // hidden, or a skip link off screen
+    if (rect.height < minimum) {
+      small.push(`${element.tagName.toLowerCase()} "${element.textContent.trim().slice(0, 30)}"`
+                 + ` ${Math.round(rect.height)}px`);
+    }
+  }
+  return small;
+}
+"""
+
+
+def small_tap_targets(page: Any, minimum: int = 44) -> list[str]:
+    """Links and controls of the page a thumb would miss: less than `minimum` px high."""
+    return list(page.evaluate(_SMALL_TAP_TARGETS, minimum))

@@ -88,6 +88,12 @@ def test_demo_loads_and_can_run_again(tmp_path: Path) -> None:
     )
     imei = registered_line.split()[-1]
     assert "registered" in runner.invoke(app, ["check", imei]).output
+    blocked_line = next(
+        line for line in first.output.splitlines() if line.strip().startswith("blocked ")
+    )
+    assert "blocked" in runner.invoke(app, ["check", blocked_line.split()[-1]]).output
+    # The password is shown once; a second run says how to set a new one instead of nothing.
+    assert "ceir officers set-password demo.officer" in " ".join(second.output.split())
 
 
 def test_bulk_check_reports_blocked_and_stolen_devices(tmp_path: Path) -> None:

@@ -310,6 +310,12 @@ def demo(
         console.print(
             f"Officers' back office at /officers: {username} / {password} (made now, shown once)"
         )
+    elif summary.officer_exists:
+        console.print(
+            f"Officers' back office at /officers: {summary.officer_exists}; its password was "
+            f"shown by the first run. Set a new one with "
+            f"`ceir officers set-password {summary.officer_exists}`."
+        )
 
 
 def main() -> None:

@@ -50,6 +50,7 @@ class DemoSummary:
     notified: int = 0
     citizen: tuple[str, str] | None = None  # IIN, phone number
     officer: tuple[str, str] | None = None  # username, password (made now, shown once)
+    officer_exists: str | None = None  # username of the officer an earlier run made
 
 
 def _imei(tac: str, serial: int) -> str:
@@ -168,6 +169,24 @@ def load_demo(folder: Path, *, devices: int, seed: int, actor: str) -> DemoSumma
 DEMO_PHONE = "77011234567"
 
 
+def _blocked_example(imei: str, today: dt.date) -> str:
+    """One unregistered IMEI as it stands once its grace period is over: blocked, to try."""
+    from ceir.network.models import DeviceState, DeviceStateName
+
+    key = identifiers.parse_imei(imei).key
+    noticed = today - dt.timedelta(days=45)
+    with session_scope() as session:
+        state = session.get(DeviceState, key)
+        if state is None:
+            state = DeviceState(imei=key, updated_run=0)
+            session.add(state)
+        state.state = DeviceStateName.BLOCKED
+        state.reasons = "not_registered"
+        state.first_noncompliant = noticed
+        state.block_date = state.blocked_on = noticed + dt.timedelta(days=30)
+    return imei
+
+
 def _demo_iin() -> str:
     """A valid IIN (born 1990-01-01, a man) for the demo citizen."""
     for serial in range(1, 10_000):
@@ -255,3 +274,6 @@ def _load_network_and_people(
                 "demo",
             )
             summary.officer = ("demo.officer", password)
+        else:
+            summary.officer_exists = "demo.officer"
+    summary.examples["blocked"] = _blocked_example(unregistered[1], today)

@@ -602,3 +602,13 @@ def parse_bin(text: str) -> Iin:
             f"The BIN's 5th digit {digits[4]} is not an entity type (4, 5 or 6).",
         )
     return Iin(value=digits, birth_date=None, sex=None)
+
+
+def display_imei(key: str | None) -> str:
+    """An IMEI as `*#06#` shows it: a 14-digit registry key gets its check digit back.
+
+    Anything else (already 15 digits, or not an IMEI) is shown as it is.
+    """
+    if key and len(key) == 14 and _is_ascii_digits(key):
+        return key + str(luhn_check_digit(key))
+    return key or ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from tests.factories import add_device_state, make_imei, register_device
+from tests.factories import add_device_state, add_tac, make_imei, register_device
 
 NEVER_SEEN = make_imei("35467819", 950_001)
 NOTIFIED = make_imei("35467819", 950_002)
@@ -15,6 +15,7 @@ REGISTERED = make_imei("35467819", 950_003)
 def test_never_seen_device_carries_the_advice_for_buyers_abroad(
     app_client: TestClient, db_session: Session
 ) -> None:
+    add_tac(db_session, "35467819", "Apple", "A3101")  # a genuine model, not a made-up TAC
     add_device_state(db_session, NOTIFIED, "notified")
     register_device(db_session, [REGISTERED])
     answer = app_client.get(f"/api/v1/imei/{NEVER_SEEN}?lang=en").json()

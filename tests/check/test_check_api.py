@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -254,3 +256,11 @@ def test_checks_go_on_after_the_database_drops_its_connections(
     after = app_client.get(f"/api/v1/imei/{imei}")
     assert after.status_code == 200
     assert after.json()["verdict"] == "registered"
+
+
+def test_api_docs_take_their_assets_from_this_server(app_client: TestClient) -> None:
+    html = app_client.get("/docs").text
+    assets = re.findall(r'(?:href|src)="([^"]+)"', html)
+    assert assets and all(a.startswith("/static/") for a in assets), assets
+    for asset in assets:
+        assert app_client.get(asset).status_code == 200, asset

@@ -16,7 +16,7 @@ from ceir.citizens.service import decide_application
 from ceir.config import Settings
 from ceir.sms import service as sms
 from ceir.web.app import create_app
-from tests.browser import PHONE, chromium, serve
+from tests.browser import PHONE, chromium, serve, small_tap_targets
 from tests.factories import (
     TINY_PDF,
     add_device_state,
@@ -112,6 +112,11 @@ def test_traveller_registers_a_phone_whose_trip_is_on_record(
         expect(page.locator(".application-status")).to_contain_text("Approved")
         _fits(page)
         page.screenshot(path="/tmp/ceir-citizen-registered-360.png", full_page=True)
+        assert small_tap_targets(page) == []  # the account's navigation among them
+        page.goto(f"{base}/citizen/devices?lang=ru")
+        expect(page.locator("input[type=radio]").first).to_be_visible()
+        assert small_tap_targets(page) == []
+        page.screenshot(path="/tmp/ceir-citizen-devices-ru.png")
         page.goto(f"{base}/?lang=en&imei={make_imei(TAC, 1)}")
         expect(page.get_by_role("heading", level=2)).to_contain_text("Registered")
     finally:

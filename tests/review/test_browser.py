@@ -13,7 +13,7 @@ from ceir import db, migrate
 from ceir.config import OfficerSettings, Settings
 from ceir.review import service
 from ceir.web.app import create_app
-from tests.browser import PHONE, chromium, serve
+from tests.browser import PHONE, chromium, serve, small_tap_targets
 from tests.factories import OFFICER_PASSWORD, add_application_in_review, add_officer
 
 pytestmark = pytest.mark.browser
@@ -66,10 +66,12 @@ def test_officer_approves_the_oldest_case_on_a_phone(base_url: str) -> None:
             expect(cases).to_have_count(2)
             expect(cases.first).to_have_text("Заявка OLDEST01")
             assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+            assert small_tap_targets(page) == []
             cases.first.click()
 
             page.wait_for_url("**/officers/cases/OLDEST01")
             assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+            assert small_tap_targets(page) == []
             approve = page.locator("form", has=page.locator("input[value=approve]"))
             approve.get_by_label("Причина").select_option("documents_confirm_trip")
             approve.get_by_label("Комментарий (его видит гражданин)").fill("Документы в порядке.")

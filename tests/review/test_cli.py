@@ -73,3 +73,27 @@ def test_no_password_argument_and_no_short_password() -> None:
         input="too short\n",
     )
     assert isinstance(short.exception, InvalidInput)
+
+
+def test_set_password_lets_a_locked_out_officer_back_in(db_session: Session) -> None:
+    import datetime as dt
+
+    from ceir.review.service import authenticate
+
+    runner.invoke(
+        app,
+        ["officers", "create", "dana", "--name", "Dana", "--role", "reviewer", "--password-stdin"],
+        input=PASSWORD + "\n",
+    )
+    db_session.execute(
+        update(Officer).values(locked_until=utcnow() + dt.timedelta(hours=1), failed_logins=5)
+    )
+    db_session.commit()
+    new = "another long passphrase, renewed"
+    result = runner.invoke(app, ["officers", "set-password", "dana", "--password-stdin"], input=new)
+    assert result.exit_code == 0, result.output
+    db_session.expire_all()
+    assert authenticate(db_session, "dana", PASSWORD, utcnow(), "test") is None
+    assert authenticate(db_session, "dana", new, utcnow(), "test") is not None
+    weak = runner.invoke(app, ["officers", "set-password", "dana", "--password-stdin"], input="x")
+    assert weak.exit_code != 0

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ceir.check.api import sale_of
 from ceir.check.presentation import describe, registered_on, sale_text, signal_text, source_text
-from ceir.check.service import check_imei
+from ceir.check.service import Signal, Verdict, check_imei
 from ceir.web.deps import get_db
 from ceir.web.i18n import COOKIE_NAME, LANGUAGES, normalise_language, select_language, templates
 from ceir.web.ratelimit import public_rate_limit
@@ -62,7 +62,12 @@ def check_page(
             request.app.state.check_tally.flush(request.app.state.engine)
         context["result"] = result
         context["words"] = describe(result, language)
-        context["signals"] = [signal_text(s, language) for s in result.signals]
+        # A verdict that already says "probably fake" does not repeat it as a warning.
+        context["signals"] = [
+            signal_text(s, language)
+            for s in result.signals
+            if not (s is Signal.UNKNOWN_TAC and result.verdict is Verdict.NOT_REGISTERED)
+        ]
         if result.registration is not None:
             context["source"] = source_text(result.registration.source, language)
             context["registered_on"] = registered_on(result.registration.registered_at, language)

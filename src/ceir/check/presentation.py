@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date
 
 from ceir import identifiers
-from ceir.check.service import CheckResult, ListColour, Signal, Verdict
+from ceir.check.service import CheckResult, ListColour, Pending, Signal, Verdict
 from ceir.registry.models import RegistrationSource
-from ceir.web.i18n import get_translations, normalise_language
+from ceir.web.i18n import get_translations, normalise_language, tidy
 
 # Dates are stored in UTC; people in Kazakhstan read them on the registry's local calendar.
 DISPLAY_TIMEZONE = ZoneInfo("Asia/Almaty")
@@ -28,21 +28,91 @@ def list_name(colour: ListColour, lang: str) -> str:
     return names[colour]
 
 
+# Codes of a mistyped number: it names no device, so it is on no list and is no alarm.
+TYPING_CODES = frozenset({"empty", "not_digits", "wrong_length", "bad_check_digit"})
+
+
 def describe(result: CheckResult, lang: str) -> dict[str, str]:
-    """`title`, `advice` and `list` for any verdict, `reason` for an invalid IMEI, `abroad` for
-    a device never flagged on a Kazakh network. Plain text."""
-    words = _describe(result, lang)
-    words["list"] = list_name(result.list_colour, lang)
+    """`title`, `advice`, `list` and `tone` (ok, warn, bad, typo) for any verdict, `reason` for
+    an invalid IMEI, `abroad` for a device never flagged on a Kazakh network, `next` (citizen,
+    appeal) when the person's next step is on the citizens' portal. Plain text."""
+    _ = get_translations(lang).gettext
+    words = _pending(result, lang) or _describe(result, lang)
+    words.setdefault("tone", tone(result))
+    if result.verdict is Verdict.INVALID and result.invalid_code in TYPING_CODES:
+        words["list"] = _("none: the number is not a valid IMEI")
+    else:
+        words["list"] = list_name(result.list_colour, lang)
     abroad = abroad_advice(result, lang)
     if abroad is not None:
         words["abroad"] = abroad
-    return words
+    language = normalise_language(lang) or "ru"
+    return {key: tidy(text, language) for key, text in words.items()}
+
+
+def tone(result: CheckResult) -> str:
+    """How alarming the verdict is: a typo asks to retype, a never-allocated TAC is a fake."""
+    if result.verdict is Verdict.REGISTERED:
+        return "ok"
+    if result.verdict is Verdict.INVALID:
+        return "typo" if result.invalid_code in TYPING_CODES else "bad"
+    if result.verdict is Verdict.NOT_REGISTERED and Signal.UNKNOWN_TAC not in result.signals:
+        return "warn"
+    return "bad"
+
+
+def _pending(result: CheckResult, lang: str) -> dict[str, str] | None:
+    """What a decision still to come means, in place of "register it" or "appeal"."""
+    _ = get_translations(lang).gettext
+    if result.pending is Pending.APPEAL:
+        return {
+            "title": _("Appeal under review"),
+            "tone": "warn",
+            "next": "citizen",
+            "advice": _(
+                "Its owner has appealed the block and an officer is reviewing the appeal. Until "
+                "the decision the block is paused: the phone works on Kazakh networks. If the "
+                "appeal is yours, follow it on the citizens' portal. If you are buying the phone, "
+                "wait for the decision: if the appeal is rejected the phone will be blocked."
+            ),
+        }
+    if result.pending is Pending.REGISTRATION:
+        if result.block_date is not None:
+            blocked = _(
+                "If it is not approved by %(date)s, the phone will be blocked on that day."
+            ) % {"date": _long_date(result.block_date, lang)}
+        else:
+            blocked = ""
+        return {
+            "title": _("Registration under review"),
+            "tone": "warn",
+            "next": "citizen",
+            "advice": " ".join(
+                part
+                for part in (
+                    _(
+                        "An application to register this phone as a personal import was filed "
+                        "and an officer is reviewing it. If it is yours, follow it on the "
+                        "citizens' portal and answer the officer's questions there. If you are "
+                        "buying the phone, wait until the check shows it registered."
+                    ),
+                    blocked,
+                )
+                if part
+            ),
+        }
+    return None
 
 
 def abroad_advice(result: CheckResult, lang: str) -> str | None:
     """What a buyer abroad must do after entry, for a device not in the registry and never seen
     (or only roaming) on a Kazakh network; None otherwise."""
-    if result.verdict is not Verdict.NOT_REGISTERED or result.block_date is not None:
+    if (
+        result.verdict is not Verdict.NOT_REGISTERED
+        or result.block_date is not None
+        or result.pending is not None
+        or Signal.UNKNOWN_TAC in result.signals
+    ):
         return None
     from ceir.config import get_settings
 
@@ -73,6 +143,7 @@ def _describe(result: CheckResult, lang: str) -> dict[str, str]:
     if result.verdict is Verdict.BLOCKED:
         return {
             "title": _("Blocked"),
+            "next": "appeal",
             "advice": _(
                 "This phone is blocked on Kazakh mobile networks since %(date)s. If it is yours "
                 "and you brought it in lawfully, file an appeal with your travel dates and "
@@ -109,9 +180,22 @@ def _describe(result: CheckResult, lang: str) -> dict[str, str]:
             "advice": advice,
             "reason": invalid_reason(result, lang),
         }
+    if Signal.UNKNOWN_TAC in result.signals:
+        advice = _(
+            "GSMA never allocated the first eight digits of this IMEI (the TAC) to any "
+            "phone model: the number was probably made up or rewritten on a counterfeit "
+            "phone. Do not buy it: such a phone cannot be registered and is blocked on "
+            "Kazakh networks."
+        )
+        if result.block_date is not None:
+            advice += " " + _("This one will be blocked on %(date)s.") % {
+                "date": _long_date(result.block_date, lang)
+            }
+        return {"title": _("Probably a fake IMEI"), "advice": advice}
     if result.block_date is not None:
         return {
             "title": _("Not in the registry"),
+            "next": "citizen",
             "advice": _(
                 "This IMEI is not in the national registry and the phone will be blocked on "
                 "%(date)s unless it is registered. If it is yours, register it before then; if "
@@ -121,12 +205,13 @@ def _describe(result: CheckResult, lang: str) -> dict[str, str]:
         }
     return {
         "title": _("Not in the registry"),
+        "next": "citizen",
         "advice": _(
             "This IMEI is not in the national registry. An unregistered phone is at high risk "
             "of being blocked automatically on Kazakh mobile networks. If you are buying it, "
             "ask the seller to show the import documents (the customs declaration) before you "
             "pay. If it is your phone, register it: a phone you brought from abroad yourself is "
-            "registered as a personal import through eGov."
+            "registered as a personal import on the citizens' portal."
         ),
     }
 

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-from sqlalchemy import Connection, Date, String, column, text
+from sqlalchemy import Boolean, Connection, Date, String, column, text
 from sqlalchemy.orm import Session
 
 from ceir import identifiers
@@ -50,6 +50,13 @@ LIST_OF = {
 }
 
 
+class Pending(enum.StrEnum):
+    """A decision an officer has yet to take about a device that is not registered."""
+
+    REGISTRATION = "registration"  # a personal-import application is under review
+    APPEAL = "appeal"  # an open appeal pauses the device's block
+
+
 class Signal(enum.StrEnum):
     """Warnings that point at a fake or a clone, shown beside the verdict."""
 
@@ -74,6 +81,7 @@ class CheckResult:
     device: DeviceModel | None = None
     signals: list[Signal] = field(default_factory=list)
     block_date: dt.date | None = None  # when a notified or blocked device is (was) blocked
+    pending: Pending | None = None
 
     @property
     def list_colour(self) -> ListColour:
@@ -87,7 +95,12 @@ _FACTS = text(
     """
     SELECT reg.source, reg.registered_at,
            tm.tac, tm.brand, tm.model, tm.marketing_name, tm.device_type,
-           sd.imei, ds.state, ds.block_date, ds.reasons
+           sd.imei, ds.state, ds.block_date, ds.reasons,
+           EXISTS (SELECT 1 FROM block_pauses bp
+                   WHERE bp.imei = :imei AND bp.ended_at IS NULL) AS paused,
+           EXISTS (SELECT 1 FROM applications a
+                   WHERE a.status = 'in_review' AND (a.imei1 = :imei OR a.imei2 = :imei))
+               AS in_review
     FROM (SELECT 1 AS one) q
     LEFT JOIN registrations reg ON reg.id = (
         SELECT r.id FROM device_imeis di
@@ -110,6 +123,8 @@ _FACTS = text(
     column("state", String),
     column("block_date", Date),
     column("reasons", String),
+    column("paused", Boolean),
+    column("in_review", Boolean),
 )
 
 
@@ -120,7 +135,7 @@ def check_imei(db: Session | Connection, query: str) -> CheckResult:
         return CheckResult(query, Verdict.INVALID, invalid_code=exc.code, invalid_reason=str(exc))
     facts = db.execute(_FACTS, {"imei_key": int(imei.key), "tac": imei.tac, "imei": imei.key}).one()
     (source, registered_at, tac, brand, model, marketing_name, device_type) = facts[:7]
-    stolen, state, block_date, reasons = facts[7:]
+    stolen, state, block_date, reasons, paused, in_review = facts[7:]
     result = _result(
         query,
         imei.imei15,
@@ -128,6 +143,7 @@ def check_imei(db: Session | Connection, query: str) -> CheckResult:
         DeviceModel(tac, brand, model, marketing_name, device_type) if tac else None,
         Registered(RegistrationSource(source), registered_at) if source else None,
     )
+<<<<<<< HEAD
     device = DeviceFacts(
         registered=result.registration is not None,
         stolen=stolen is not None,
@@ -135,6 +151,24 @@ def check_imei(db: Session | Connection, query: str) -> CheckResult:
         reasons=reasons or "",
     )
     return with_enforcement(result, device, block_date)
+=======
+    result = with_enforcement(
+        result, stolen=stolen is not None, state=state, block_date=block_date, reasons=reasons
+    )
+    return with_pending(result, paused=bool(paused), in_review=bool(in_review))
+
+
+def with_pending(result: CheckResult, *, paused: bool, in_review: bool) -> CheckResult:
+    """An officer's decision still to come, for a device that is neither registered nor stolen:
+    an open appeal (its block is paused) or a personal-import application under review."""
+    if result.verdict not in (Verdict.NOT_REGISTERED, Verdict.BLOCKED):
+        return result
+    if paused:
+        return replace(result, pending=Pending.APPEAL)
+    if in_review:
+        return replace(result, pending=Pending.REGISTRATION)
+    return result
+>>>>>>> i15screens
 
 
 def _enforced(facts: DeviceFacts) -> tuple[Verdict | None, bool]:

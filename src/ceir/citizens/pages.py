@@ -152,7 +152,10 @@ def _t(request: Request, key: str, **variables: Any) -> str:
 
 @router.get("", response_class=HTMLResponse)
 def home(request: Request, db: Db) -> Response:
-    return _redirect("/citizen/applications" if _session(request, db) else "/citizen/sign-in")
+    target = "/citizen/applications" if _session(request, db) else "/citizen/sign-in"
+    # A link from a public page in Kazakh must land on a Kazakh page.
+    lang = normalise_language(request.query_params.get("lang"))
+    return _redirect(f"{target}?lang={lang}" if lang else target)
 
 
 @router.get("/sign-in", response_class=HTMLResponse)

@@ -1,4 +1,4 @@
-"""`ceir officers`: create, list, disable and unlock the accounts of the back office."""
+"""`ceir officers`: create, list, disable, unlock the back office's accounts, set passwords."""
 
 from __future__ import annotations
 
@@ -105,3 +105,20 @@ def unlock(username: str, actor: Actor = None) -> None:
     with session_scope() as session:
         service.unlock_officer(session, username, _actor(actor))
     console.print(f"Officer {username} unlocked.")
+
+
+@app.command("set-password")
+def set_password(
+    username: str,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from standard input"),
+    ] = False,
+    actor: Actor = None,
+) -> None:
+    """Give an officer a new password (asked for, never an argument); unlocks the account and
+    ends its sessions."""
+    password = _read_password(password_stdin)
+    with session_scope() as session:
+        service.set_password(session, username, password, _actor(actor), utcnow())
+    console.print(f"Password of {username} set; the account is unlocked.")

@@ -315,6 +315,26 @@ def unlock_officer(db: Session, username: str, actor: str) -> Officer:
     return officer
 
 
+def set_password(
+    db: Session, username: str, password: str, actor: str, now: dt.datetime
+) -> Officer:
+    """A new password (the same policy as at creation); lifts a lock, ends the old sessions."""
+    officer = get_officer(db, username)
+    check_password_policy(password, officer.username)
+    officer.password_hash = _hash_password(password)
+    officer.failed_logins = 0
+    officer.locked_until = None
+    db.execute(
+        update(OfficerSession)
+        .where(OfficerSession.officer_id == officer.id, OfficerSession.ended_at.is_(None))
+        .values(ended_at=now)
+    )
+    record(
+        db, actor=actor, action="officer.set_password", object_type="officer", object_id=username
+    )
+    return officer
+
+
 def authenticate(
     db: Session,
     username: str,

@@ -18,7 +18,7 @@ from ceir.registry.models import RegistrationSource
 from ceir.stats import service
 from ceir.stats.charts import Chart, Series, build
 from ceir.stats.deps import get_datasets, get_period, get_stats_settings
-from ceir.web.i18n import LANGUAGES, get_translations, select_language, templates
+from ceir.web.i18n import LANGUAGES, get_translations, select_language, templates, tidy
 
 router = APIRouter(tags=["pages"])
 
@@ -105,7 +105,7 @@ def _pivot(
 def _desc(words: _Words, kind: str, period: service.Period) -> str:
     _ = words._
     what = _("Line chart") if kind == "line" else _("Bar chart")
-    return _(
+    text = _(
         "%(what)s from %(start)s to %(end)s. Values below %(threshold)s are withheld and not "
         "drawn. The numbers are in the table below the chart."
     ) % {
@@ -114,6 +114,7 @@ def _desc(words: _Words, kind: str, period: service.Period) -> str:
         "end": words.day(period.end),
         "threshold": words.withheld[1:],
     }
+    return tidy(text, words.lang)
 
 
 def _chart(

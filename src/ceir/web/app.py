@@ -29,6 +29,7 @@ from ceir.partners import declarations_api
 from ceir.review import pages as review_pages
 from ceir.stats import routes as stats_routes
 from ceir.stats.service import CheckTally
+from ceir.web.api_docs import add_api_docs
 from ceir.web.i18n import select_language, templates
 from ceir.web.metrics import Metrics, MetricsMiddleware
 from ceir.web.ratelimit import RateLimited, RateLimiter
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         version=__version__,
         summary="Central Equipment Identity Register of Kazakhstan",
         description="Registry of legally imported mobile devices and the public IMEI check.",
-        docs_url="/docs",
+        docs_url=None,  # add_api_docs serves it without a CDN
         redoc_url=None,
     )
     app.state.settings = settings
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.check_tally = CheckTally()
 
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    add_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(check_api.router)
     app.include_router(check_pages.router)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -15,6 +17,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
 from ceir.config import get_settings
+from ceir.identifiers import display_imei
 
 LANGUAGES: tuple[str, ...] = ("ru", "kk", "en")
 # Each language named in itself, for the switcher: a reader must recognise their own.
@@ -97,13 +100,47 @@ def get_translations(lang: str) -> Translations:
     return catalog
 
 
+# Babel spells a Kazakh month in the nominative ("2026 ж. 5 желтоқсан"), and a postposition after
+# a date asks for a case ("желтоқсаннан бастап", "желтоқсанға дейін"): each month in each case.
+_KK_MONTHS = {
+    # nominative: (ablative, dative, locative)
+    "қаңтар": ("қаңтардан", "қаңтарға", "қаңтарда"),
+    "ақпан": ("ақпаннан", "ақпанға", "ақпанда"),
+    "наурыз": ("наурыздан", "наурызға", "наурызда"),
+    "сәуір": ("сәуірден", "сәуірге", "сәуірде"),
+    "мамыр": ("мамырдан", "мамырға", "мамырда"),
+    "маусым": ("маусымнан", "маусымға", "маусымда"),
+    "шілде": ("шілдеден", "шілдеге", "шілдеде"),
+    "тамыз": ("тамыздан", "тамызға", "тамызда"),
+    "қыркүйек": ("қыркүйектен", "қыркүйекке", "қыркүйекте"),
+    "қазан": ("қазаннан", "қазанға", "қазанда"),
+    "қараша": ("қарашадан", "қарашаға", "қарашада"),
+    "желтоқсан": ("желтоқсаннан", "желтоқсанға", "желтоқсанда"),
+}
+# Which case each word after a date asks for: 0 ablative, 1 dative, 2 locative.
+_KK_GOVERNED = {"бастап": 0, "кейін": 0, "бері": 0, "дейін": 1, "бұғатталады": 2, "күні": 2}
+_KK_DATE_CASE = re.compile(
+    r"(?<!\w)(" + "|".join(_KK_MONTHS) + r")(?=\s+(" + "|".join(_KK_GOVERNED) + r")(?!\w))"
+)
+
+
+def tidy(text: str, lang: str) -> str:
+    """Grammar a filled-in translation needs: Kazakh case endings after a date, and no double
+    full stop where a Russian date ("2026 г.") ends a sentence."""
+    if lang == "kk":
+        return _KK_DATE_CASE.sub(lambda m: _KK_MONTHS[m.group(1)][_KK_GOVERNED[m.group(2)]], text)
+    if lang == "ru":
+        return text.replace("г..", "г.")
+    return text
+
+
 def gettext(lang: str, msgid: str, **variables: Any) -> str:
     """Translate for Python code; `%(name)s` placeholders are filled from `variables`.
 
     pybabel does not extract msgids passed here: mark them with `_()` where they are written.
     """
     text = get_translations(lang).gettext(msgid)
-    return text % variables if variables else text
+    return tidy(text % variables, normalise_language(lang) or "") if variables else text
 
 
 def ngettext(lang: str, singular: str, plural: str, n: int, **variables: Any) -> str:
@@ -127,6 +164,26 @@ def _template_ngettext(context: jinja2.runtime.Context, singular: str, plural: s
     return get_translations(_context_language(context)).ngettext(singular, plural, n)
 
 
+@jinja2.pass_context
+def _template_pgettext(context: jinja2.runtime.Context, msgctxt: str, message: str) -> str:
+    """A message whose words depend on what it is said of (a citizen's "заявление" is neuter)."""
+    return str(get_translations(_context_language(context)).pgettext(msgctxt, message))
+
+
+def _tidied(function: Any) -> Any:
+    """Jinja's newstyle gettext, its result passed through `tidy` once the values are in."""
+
+    @jinja2.pass_context
+    def wrapper(context: jinja2.runtime.Context, *args: Any, **variables: Any) -> Any:
+        text = function(context, *args, **variables)
+        if not variables:
+            return text
+        # Already escaped Markup; tidy only changes letters of month names and a full stop.
+        return markupsafe.Markup(tidy(str(text), _context_language(context)))  # noqa: S704
+
+    return wrapper
+
+
 def _make_environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
@@ -139,6 +196,10 @@ def _make_environment() -> jinja2.Environment:
     env.install_gettext_callables(  # type: ignore[attr-defined]
         _template_gettext, _template_ngettext, newstyle=True
     )
+    env.globals["gettext"] = _tidied(env.globals["gettext"])
+    env.globals["ngettext"] = _tidied(env.globals["ngettext"])
+    env.globals["pgettext"] = _template_pgettext
+    env.filters["imei"] = display_imei  # registry keys are 14 digits; people read 15
     env.globals["LANGUAGES"] = LANGUAGES
     env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
     return env
