@@ -143,18 +143,13 @@ def check_imei(db: Session | Connection, query: str) -> CheckResult:
         DeviceModel(tac, brand, model, marketing_name, device_type) if tac else None,
         Registered(RegistrationSource(source), registered_at) if source else None,
     )
-<<<<<<< HEAD
     device = DeviceFacts(
         registered=result.registration is not None,
         stolen=stolen is not None,
         state=state,
         reasons=reasons or "",
     )
-    return with_enforcement(result, device, block_date)
-=======
-    result = with_enforcement(
-        result, stolen=stolen is not None, state=state, block_date=block_date, reasons=reasons
-    )
+    result = with_enforcement(result, device, block_date)
     return with_pending(result, paused=bool(paused), in_review=bool(in_review))
 
 
@@ -168,7 +163,6 @@ def with_pending(result: CheckResult, *, paused: bool, in_review: bool) -> Check
     if in_review:
         return replace(result, pending=Pending.REGISTRATION)
     return result
->>>>>>> i15screens
 
 
 def _enforced(facts: DeviceFacts) -> tuple[Verdict | None, bool]:
