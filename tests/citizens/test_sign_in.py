@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from ceir.citizens import auth
 from ceir.citizens.models import CitizenSession, SignInCode
 from ceir.config import Settings
 from ceir.sms.models import SmsMessage
+from ceir.web.app import create_app
+from tests.browser import serve
 from tests.citizens.conftest import Citizen, csrf_of, last_code
 from tests.factories import add_subscriber, make_iin
 
@@ -176,3 +182,36 @@ def test_sign_out_ends_the_session(make_citizen: Callable[[int], Citizen]) -> No
     assert citizen.post("/citizen/sign-out", {}).status_code == 303  # type: ignore[attr-defined]
     answer = citizen.get("/citizen/applications")
     assert answer.headers["location"] == "/citizen/sign-in"  # type: ignore[attr-defined]
+
+
+def test_parallel_guesses_of_one_code_are_judged_at_most_five_times(
+    citizen_settings: Settings, engine: Engine, db_session: Session
+) -> None:
+    citizen_settings.citizens.code_checks_per_minute_per_client = 1000  # the code's own limit only
+    add_subscriber(db_session, MSISDN, IIN)
+    guesses = 40
+    with serve(create_app(citizen_settings, engine)) as url:
+        with httpx.Client(base_url=url, cookies={"lang": "en"}) as first:
+            page = first.get("/citizen/sign-in")
+            first.post(
+                "/citizen/sign-in",
+                data={"csrf_token": csrf_of(page.text), "iin": IIN, "phone": MSISDN},
+            )
+            token = csrf_of(first.get("/citizen/code").text)
+            cookies = dict(first.cookies)
+        wrong = f"{(int(last_code(db_session, MSISDN)) + 1) % 1_000_000:06d}"
+        start = threading.Barrier(guesses)
+
+        def guess(_: int) -> str:
+            with httpx.Client(base_url=url, cookies=cookies, timeout=60) as client:
+                start.wait()
+                return client.post("/citizen/code", data={"csrf_token": token, "code": wrong}).text
+
+        with ThreadPoolExecutor(guesses) as pool:
+            answers = list(pool.map(guess, range(guesses)))
+
+    # Each judged wrong guess but the last says how many remain; the rest are refused.
+    left = sorted(int(n) for a in answers for n in re.findall(r"Attempts left: (\d+)", a))
+    assert left == [1, 2, 3, 4]
+    db_session.expire_all()
+    assert db_session.scalar(select(SignInCode.attempts)) == 5

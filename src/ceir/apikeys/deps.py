@@ -8,13 +8,12 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
 
 from ceir.apikeys.models import ApiKey
 from ceir.apikeys.service import ALL_SCOPES, authenticate, key_scopes
 from ceir.db import utcnow
 from ceir.errors import Forbidden, Unauthorized
-from ceir.web.deps import get_db
+from ceir.web.deps import Db
 from ceir.web.ratelimit import RateLimited, RateLimiter, client_address
 
 # Failed authentications a client address may make a minute before it is refused outright.
@@ -42,7 +41,7 @@ def require_scope(scope: str) -> Callable[..., ApiKey]:
 
     def api_key(
         request: Request,
-        db: Annotated[Session, Depends(get_db)],
+        db: Db,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         header: Annotated[str | None, Depends(_header)],
     ) -> ApiKey:

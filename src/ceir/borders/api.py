@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
 from ceir.apikeys.deps import require_scope
 from ceir.apikeys.models import ApiKey
@@ -15,7 +14,7 @@ from ceir.apikeys.service import SCOPE_BORDERS_WRITE
 from ceir.borders.service import MAX_RECORDS_PER_PUSH, push_crossings
 from ceir.errors import FileRejected
 from ceir.importing import ImportReport
-from ceir.web.deps import get_db
+from ceir.web.deps import Db
 
 router = APIRouter(prefix="/api/v1/border-crossings", tags=["border service"])
 
@@ -52,7 +51,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 )
 def push(
     body: CrossingsIn,
-    db: Annotated[Session, Depends(get_db)],
+    db: Db,
     key: Annotated[ApiKey, Depends(require_scope(SCOPE_BORDERS_WRITE))],
 ) -> JSONResponse:
     """Store the records; the same record again changes nothing (`rows_skipped`).

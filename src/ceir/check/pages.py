@@ -7,12 +7,11 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy.orm import Session
 
 from ceir.check.api import sale_of
 from ceir.check.presentation import describe, registered_on, sale_text, signal_text, source_text
 from ceir.check.service import Signal, Verdict, check_imei
-from ceir.web.deps import get_db
+from ceir.web.deps import Db
 from ceir.web.i18n import COOKIE_NAME, LANGUAGES, normalise_language, select_language, templates
 from ceir.web.ratelimit import public_rate_limit
 
@@ -32,7 +31,7 @@ def limit_checks_only(request: Request) -> None:
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def check_page(
     request: Request,
-    db: Annotated[Session, Depends(get_db)],
+    db: Db,
     _limited: Annotated[None, Depends(limit_checks_only)],
     imei: Annotated[str | None, Query(max_length=64)] = None,
     receipt: Annotated[str | None, Query(max_length=64)] = None,

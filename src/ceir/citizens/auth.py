@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ceir import identifiers
@@ -168,16 +168,24 @@ def verify_code(
 
     Returns a result rather than raising so the caller commits the spent attempt.
     """
-    query = select(SignInCode).where(SignInCode.id == code_id)
-    if db.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = db.scalars(query).first()
     c = settings.citizens
-    if row is None or row.used_at is not None or row.expires_at <= now:
+    # The attempt is spent by one conditional UPDATE, never read then written: on SQLite a read
+    # takes no lock, so parallel guesses all read the same count and each was judged.
+    spent = db.scalar(
+        update(SignInCode)
+        .where(
+            SignInCode.id == code_id,
+            SignInCode.used_at.is_(None),
+            SignInCode.expires_at > now,
+            SignInCode.attempts < c.code_attempts,
+        )
+        .values(attempts=SignInCode.attempts + 1)
+        .returning(SignInCode.id)
+        .execution_options(synchronize_session=False)
+    )
+    if spent is None:
         return CodeCheck(None, "expired")
-    if row.attempts >= c.code_attempts:
-        return CodeCheck(None, "expired")
-    row.attempts += 1
+    row = db.get_one(SignInCode, code_id, populate_existing=True)
     digits = entered.strip().replace(" ", "")
     expected = row.code_hash
     given = _code_hash(server_secret(settings), row.iin, row.msisdn, digits)

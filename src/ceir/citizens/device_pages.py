@@ -20,13 +20,13 @@ from ceir.citizens.device_models import ReportKind
 from ceir.citizens.models import CitizenSession
 from ceir.citizens.service import Applicant
 from ceir.db import utcnow
+from ceir.web.deps import Db
 from ceir.web.i18n import gettext, select_language
 from ceir.web.ratelimit import RateLimited
 
 # No prefix of its own: the citizens' router it joins adds /citizen.
 router: APIRouter = APIRouter(tags=["citizens"], include_in_schema=False)
 
-Db = base.Db
 CsrfField = base.CsrfField
 
 

@@ -13,7 +13,7 @@ import secrets
 import threading
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,7 @@ from ceir.citizens.models import Application, CitizenSession
 from ceir.config import Settings
 from ceir.db import utcnow
 from ceir.errors import Forbidden, InvalidInput, NotFound
-from ceir.web.deps import get_db
+from ceir.web.deps import Db
 from ceir.web.i18n import (
     COOKIE_NAME,
     LANGUAGES,
@@ -46,7 +46,6 @@ CSRF_COOKIE = "ceir_csrf"
 LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
 _limiter_lock = threading.Lock()
 
-Db = Annotated[Session, Depends(get_db)]
 CsrfField = Annotated[str, Form(max_length=128)]
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import shutil
+import signal
 import tempfile
 import time
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -25,6 +28,10 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 console = Console()
+
+# Requests in flight get this long to be answered after SIGTERM/SIGINT; the whole stop takes
+# under 5 s (docs/operations.md).
+GRACE_SECONDS = 3
 
 
 @app.command()
@@ -63,6 +70,9 @@ def serve(
     metrics_dir = Path(tempfile.mkdtemp(prefix="ceir-eir-metrics-"))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # read by the workers at import
     diameter: SpawnProcess | None = None
+    # SIGTERM's default action ends this process without running `finally`, and uvicorn (one
+    # worker) re-raises the signal once it has stopped: the Diameter process was left listening.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         if diameter_port is not None:
             diameter = _start_diameter(host, diameter_port)
@@ -81,25 +91,35 @@ def serve(
             loop="uvloop",
             log_level="warning",
             access_log=False,
+            timeout_graceful_shutdown=GRACE_SECONDS,
         )
     finally:
         if diameter is not None:
-            diameter.terminate()
-            diameter.join(10)
+            diameter.terminate()  # it says goodbye (DPR) to its peers and closes
+            diameter.join(GRACE_SECONDS)
+            if diameter.is_alive():
+                diameter.kill()
+                diameter.join()
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)  # a requested stop is a clean one
 
 
 def _start_diameter(host: str, port: int) -> SpawnProcess:
     """The one Diameter listener, in a process of its own with its own index and refresher."""
     process = multiprocessing.get_context("spawn").Process(
-        target=_run_diameter, args=(host, port), name="ceir-eir-diameter", daemon=True
+        target=_run_diameter,
+        args=(host, port, os.getpid()),
+        name="ceir-eir-diameter",
+        daemon=True,
     )
     process.start()
     return process
 
 
-def _run_diameter(host: str, port: int) -> None:
-    from ceir.eir.diameter import serve_diameter
+def _run_diameter(host: str, port: int, parent: int) -> None:
     from ceir.eir.service import IndexRefresher, initial_index
 
     settings = get_settings()
@@ -107,9 +127,27 @@ def _run_diameter(host: str, port: int) -> None:
     holder = IndexHolder(initial_index(engine, settings))
     refresher = IndexRefresher(holder, engine, settings).start()
     try:
-        asyncio.run(serve_diameter(host, port, lambda: holder, settings))
+        asyncio.run(_serve_diameter_until_stopped(host, port, holder, parent))
     finally:
         refresher.stop()
+
+
+async def _serve_diameter_until_stopped(
+    host: str, port: int, holder: IndexHolder, parent: int
+) -> None:
+    """Serve S13 until SIGTERM or SIGINT, or until the parent is gone (killed with -9)."""
+    from ceir.eir.diameter import serve_diameter
+
+    task = asyncio.create_task(serve_diameter(host, port, lambda: holder, get_settings()))
+    loop = asyncio.get_running_loop()
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop, task.cancel)
+    while not task.done():
+        await asyncio.wait({task}, timeout=1)
+        if os.getppid() != parent:  # an orphan would keep the port from the next start
+            task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 if __name__ == "__main__":

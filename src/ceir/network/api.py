@@ -12,7 +12,6 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.types import Message, Receive
@@ -26,7 +25,7 @@ from ceir.network import dumps
 from ceir.network.exchange import PublishedRun, get_run, inbox_path, list_file_path, list_runs
 from ceir.network.schemas import ListFileOut, RunOut, RunsOut
 from ceir.network.signing import public_key_pem
-from ceir.web.deps import get_db
+from ceir.web.deps import Db
 
 router = APIRouter(prefix="/api/v1/operators", tags=["operators"])
 
@@ -67,7 +66,6 @@ def operator_key(scope: str) -> Callable[..., ApiKey]:
 
 Reader = Annotated[ApiKey, Depends(operator_key(SCOPE_LISTS_READ))]
 Pusher = Annotated[ApiKey, Depends(operator_key(SCOPE_DUMPS_WRITE))]
-Db = Annotated[Session, Depends(get_db)]
 
 
 @router.get(

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 from fastapi.responses import FileResponse
-from sqlalchemy.orm import Session
 
 from ceir.apikeys.deps import require_scope
 from ceir.apikeys.models import ApiKey
@@ -23,11 +22,10 @@ from ceir.partners.schemas import (
     SaleOut,
     UsageDay,
 )
-from ceir.web.deps import get_db
+from ceir.web.deps import Db
 
 router = APIRouter(prefix="/api/v1/partners", tags=["partners"])
 CheckKey = Annotated[ApiKey, Depends(require_scope(SCOPE_CHECK))]
-Db = Annotated[Session, Depends(get_db)]
 MAX_JOB_BYTES = 64 * 1024 * 1024  # a million IMEIs with brand and model fit well within this
 
 

@@ -8,19 +8,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy.orm import Session
 
 from ceir.apikeys.deps import require_scope
 from ceir.apikeys.models import ApiKey
 from ceir.apikeys.service import SCOPE_REGISTER_DECLARATIONS
 from ceir.errors import FileRejected, InvalidInput, PayloadTooLarge
 from ceir.partners import fees
-from ceir.web.deps import get_db
+from ceir.web.deps import Db
 from ceir.web.i18n import select_language, templates
 
 router = APIRouter(prefix="/api/v1/partners", tags=["partners: declarations and fees"])
 DeclarationsKey = Annotated[ApiKey, Depends(require_scope(SCOPE_REGISTER_DECLARATIONS))]
-Db = Annotated[Session, Depends(get_db)]
 MAX_DECLARATIONS_BYTES = 64 * 1024 * 1024
 
 

@@ -25,7 +25,7 @@ from ceir.errors import CeirError, Forbidden, InvalidInput
 from ceir.review import service
 from ceir.review.models import Role
 from ceir.review.service import Permission, SignedIn
-from ceir.web.deps import get_db
+from ceir.web.deps import Db
 from ceir.web.i18n import (
     COOKIE_NAME,
     LANGUAGES,
@@ -113,7 +113,7 @@ def _wants_page(request: Request) -> bool:
     return request.method == "GET" and "text/html" in request.headers.get("accept", "")
 
 
-def signed_in(request: Request, db: Annotated[Session, Depends(get_db)]) -> SignedIn:
+def signed_in(request: Request, db: Db) -> SignedIn:
     """The officer of the request's session; browsers without one go to the sign-in page."""
     settings = _settings(request)
     token = request.cookies.get(_cookie_names(settings)[0])
@@ -128,7 +128,6 @@ def signed_in(request: Request, db: Annotated[Session, Depends(get_db)]) -> Sign
 
 
 CurrentOfficer = Annotated[SignedIn, Depends(signed_in)]
-Db = Annotated[Session, Depends(get_db)]
 CsrfField = Annotated[str, Form(max_length=128)]
 
 

@@ -22,6 +22,7 @@ from ceir.review import pages as base
 from ceir.review import service
 from ceir.review.models import Role
 from ceir.review.service import SignedIn
+from ceir.web.deps import Db
 from ceir.web.i18n import gettext, select_language
 
 # No prefix of its own: the back office's router it joins adds /officers.
@@ -36,7 +37,7 @@ def require_police(signed: SignedIn) -> None:
 
 def _reports_page(
     request: Request,
-    db: base.Db,
+    db: Db,
     signed: SignedIn,
     *,
     error: str | None = None,
@@ -67,7 +68,7 @@ def _reports_page(
 
 
 @router.get("/stolen", include_in_schema=False)
-def reports_page(request: Request, db: base.Db, signed: base.CurrentOfficer) -> Response:
+def reports_page(request: Request, db: Db, signed: base.CurrentOfficer) -> Response:
     require_police(signed)
     return _reports_page(request, db, signed)
 
@@ -75,7 +76,7 @@ def reports_page(request: Request, db: base.Db, signed: base.CurrentOfficer) -> 
 @router.post("/stolen", include_in_schema=False)
 def add_report(
     request: Request,
-    db: base.Db,
+    db: Db,
     signed: base.CurrentOfficer,
     imei: Annotated[str, Form(max_length=64)] = "",
     kind: Annotated[Literal["lost", "stolen"], Form()] = "stolen",
@@ -103,7 +104,7 @@ def add_report(
 
 @router.post("/stolen/{report_id}/confirmation", include_in_schema=False)
 def confirm_report(
-    db: base.Db, signed: base.CurrentOfficer, report_id: int, csrf_token: base.CsrfField = ""
+    db: Db, signed: base.CurrentOfficer, report_id: int, csrf_token: base.CsrfField = ""
 ) -> Response:
     require_police(signed)
     base._check_csrf(signed, csrf_token)
@@ -113,7 +114,7 @@ def confirm_report(
 
 @router.post("/stolen/{report_id}/cancellation", include_in_schema=False)
 def cancel_report(
-    db: base.Db, signed: base.CurrentOfficer, report_id: int, csrf_token: base.CsrfField = ""
+    db: Db, signed: base.CurrentOfficer, report_id: int, csrf_token: base.CsrfField = ""
 ) -> Response:
     require_police(signed)
     base._check_csrf(signed, csrf_token)

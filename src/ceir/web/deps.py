@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 
@@ -16,3 +17,11 @@ def get_db(request: Request) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+# The one way a route or dependency asks for the session. Scope "function" commits and gives the
+# connection back when the route returns, before a byte of the answer is sent: a client hears of
+# success only once it is saved (a failed commit is an error answer), and a client that reads its
+# answer slowly holds neither a transaction nor a pooled connection. (The default scope would
+# commit after the body, and a second `Depends(get_db)` of another scope would be a second session.)
+Db = Annotated[Session, Depends(get_db, scope="function")]
