@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import duckdb
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -65,17 +66,30 @@ def subscribers_command(file: Path, operator: Operator) -> None:
         for error in exc.report.errors[:20]:  # type: ignore[attr-defined]
             err_console.print(f"  {error}", markup=False)
         raise typer.Exit(1) from exc
+    except duckdb.InvalidInputException as exc:  # not a CSV at all (binary, another encoding)
+        reason = str(exc).splitlines()[1:2] or [str(exc)]
+        err_console.print(f"[red]Refused[/red] {file.name}: {reason[0]}", markup=False)
+        raise typer.Exit(1) from exc
     console.print(
         f"{file.name}: {report.rows_loaded:,} subscribers of {operator}, {report.seconds:.1f} s"
     )
 
 
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{text!r} is not a day YYYY-MM-DD ({exc})") from exc
+
+
 @app.command("classify")
 def classify_command(
-    date: Annotated[str, typer.Option("--date", help="The day classified, YYYY-MM-DD")],
+    date: Annotated[
+        dt.date, typer.Option("--date", help="The day classified, YYYY-MM-DD", parser=_day)
+    ],
 ) -> None:
     """Classify the devices seen up to DATE and write every operator's lists."""
-    run_date = dt.date.fromisoformat(date)
+    run_date = date
     with session_scope() as session:
         report = classify(session, run_date=run_date, actor=_actor())
     table = Table(title=f"Run {report.run_id} for {run_date}", show_header=False)
