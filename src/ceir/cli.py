@@ -281,6 +281,7 @@ def _print_results(results: pa.Table) -> None:
     table = Table("IMEI", "verdict", "brand / model", "registered", "reason")
     for column in table.columns:
         column.overflow = "fold"  # a narrow terminal wraps a cell rather than cutting it
+    table.columns[0].no_wrap = True  # but an IMEI is copied whole: never split it
     colours = {"registered": "green", "not_registered": "yellow", "invalid": "red"}
     for row in results.to_pylist():
         registered = f"{row['source']} {row['registered_at'][:10]}" if row["source"] else ""
