@@ -87,10 +87,15 @@ def problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
         }
         for path in document.get("paths", {}).values():
             for operation in path.values():
-                for status, answer in operation.get("responses", {}).items():
+                # Any other client error (a path that matches nothing, a bad header) is a
+                # Problem too: documented once, for every operation.
+                operation.setdefault("responses", {}).setdefault(
+                    "4XX", {"description": "Any other client error"}
+                )
+                for status, answer in operation["responses"].items():
                     if status[0] in "45":
                         answer["content"] = {PROBLEM_TYPE: {"schema": {"$ref": PROBLEM_REF}}}
-                        answer.setdefault("description", MEANINGS.get(int(status), "Error"))
+                        answer.setdefault("description", "Error")
         app.openapi_schema = document
         return document
 
