@@ -232,3 +232,32 @@ def test_a_nul_inside_json_text_is_refused_on_every_database(
     answer = app_client.post("/api/v1/partners/sales", json=sale, headers=auth(key))
 
     assert 400 <= answer.status_code < 500, answer.text
+
+
+def test_the_openapi_document_describes_bodies_and_every_error_as_a_problem(
+    app_client: TestClient,
+) -> None:
+    document = app_client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas
+    assert {"type", "title", "status", "detail", "code"} <= set(schemas["Problem"]["properties"])
+
+    check = document["paths"]["/api/v1/partners/checks"]["post"]
+    body = check["requestBody"]["content"]
+    assert check["requestBody"]["required"] is True
+    assert body["application/json"]["examples"] and body["text/csv"]["examples"]
+    for status in ("401", "403", "413", "415", "422", "429"):
+        answer = check["responses"][status]
+        assert answer["description"]
+        assert answer["content"] == {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        }
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, answer in operation["responses"].items():
+                if status[0] in "45":
+                    assert list(answer["content"]) == ["application/problem+json"], (
+                        method,
+                        path,
+                        status,
+                    )
