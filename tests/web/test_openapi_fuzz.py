@@ -35,7 +35,7 @@ from ceir.db import session_factory
 from ceir.web.app import create_app
 
 KEYS: dict[str, str] = {}
-EXAMPLES = 10  # per operation and mode: the whole walk stays within about a minute
+EXAMPLES = 8  # per operation and mode: the whole walk stays within about a minute
 
 
 @pytest.fixture
