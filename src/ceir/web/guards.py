@@ -44,7 +44,8 @@ class TooLarge(PayloadTooLarge, HTTPException):  # type: ignore[misc]
 class RequestGuard:
     """Refuses oversized bodies (413) by Content-Length at once and by counting the bytes as they
     arrive, so nothing is spooled past the limit; and refuses a NUL character in the path, the
-    query or a URL-encoded form (422): PostgreSQL text cannot hold one, and no field needs it."""
+    query, a URL-encoded form or a JSON body (422): PostgreSQL text cannot hold one, and no field
+    needs it. (Multipart text fields are left to the database error handler in web/app.py.)"""
 
     def __init__(
         self, app: ASGIApp, limits: Sequence[BodyLimit], default_bytes: int = DEFAULT_BODY_BYTES
