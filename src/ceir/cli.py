@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import getpass
+import gzip
 import importlib
 import sys
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +47,26 @@ DOMAIN_APPS = {
 }
 
 
+# Exit codes (docs/operations.md): 0 done, 1 input refused, 2 usage (missing file, bad option).
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+# What a file that is not what its command reads raises on the way (bad bytes, broken archives).
+UNREADABLE = (
+    UnicodeDecodeError,
+    csv.Error,
+    gzip.BadGzipFile,
+    zipfile.BadZipFile,
+    EOFError,
+    pa.ArrowInvalid,
+)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start})"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 class _CommandsOnDemand(TyperGroup):
     def list_commands(self, ctx: Context) -> list[str]:
         return [*super().list_commands(ctx), *(n for n in DOMAIN_APPS if n not in self.commands)]
@@ -55,6 +78,20 @@ class _CommandsOnDemand(TyperGroup):
             group.name = cmd_name
             self.add_command(group, cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: Context) -> object:
+        """A user's mistake, in any command: one line and an exit code, never a traceback."""
+        try:
+            return super().invoke(ctx)
+        except CeirError as exc:
+            err_console.print(f"[red]{exc.code}:[/red] {exc.detail}", highlight=False)
+            raise typer.Exit(EXIT_REFUSED) from exc
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+            err_console.print(f"[red]{exc.strerror}:[/red] {exc.filename}", highlight=False)
+            raise typer.Exit(EXIT_USAGE) from exc
+        except UNREADABLE as exc:
+            err_console.print(f"[red]Cannot read the file:[/red] {_reason(exc)}", highlight=False)
+            raise typer.Exit(EXIT_REFUSED) from exc
 
 
 app = typer.Typer(
@@ -169,9 +206,15 @@ def _run_import(
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Create or migrate the database schema (SQLite file by default, or CEIR_DATABASE_URL)."""
+    from alembic.util import CommandError
+
     from ceir import migrate
 
-    migrate.upgrade(revision=revision)
+    try:
+        migrate.upgrade(revision=revision)
+    except CommandError as exc:
+        err_console.print(f"[red]Cannot upgrade:[/red] {exc}", highlight=False)
+        raise typer.Exit(EXIT_USAGE) from exc
     console.print(f"Database at revision {revision}: {_safe_url()}")
 
 
@@ -241,6 +284,7 @@ def _print_results(results: pa.Table) -> None:
     table = Table("IMEI", "verdict", "brand / model", "registered", "reason")
     for column in table.columns:
         column.overflow = "fold"  # a narrow terminal wraps a cell rather than cutting it
+    table.columns[0].no_wrap = True  # but an IMEI is copied whole: never split it
     colours = {"registered": "green", "not_registered": "yellow", "invalid": "red"}
     for row in results.to_pylist():
         registered = f"{row['source']} {row['registered_at'][:10]}" if row["source"] else ""

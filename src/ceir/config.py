@@ -161,6 +161,8 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=list)
 
     default_language: str = "ru"
+    # Bearer token that /metrics asks for; empty: /metrics is not served by the web app at all.
+    metrics_token: str = ""
 
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     # Ed25519 private key (PEM) that signs the lists operators pull; made on first use if absent.

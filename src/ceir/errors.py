@@ -57,6 +57,11 @@ class InvalidInput(CeirError):
     status = 422
     title = "Invalid input"
 
+    def __init__(self, detail: str, *, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(detail)
+        if errors:  # each with `location` (field path or line) and `message`
+            self.extra = {"errors": errors}
+
 
 class FileRejected(CeirError):
     """A bulk file was refused as a whole; `report` lists every bad row."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ceir.config import Settings
@@ -95,10 +96,12 @@ def test_public_check_is_rate_limited_per_client(settings: Settings, engine) -> 
         assert client.get("/healthz").status_code == 200  # operations are not limited
 
 
-def test_health_metrics_and_openapi(app_client: TestClient) -> None:
+def test_health_metrics_and_openapi(settings: Settings, engine: Engine) -> None:
+    settings.metrics_token = "metrics-token"
+    app_client = TestClient(create_app(settings, engine))
     assert app_client.get("/healthz").json()["status"] == "ok"
     app_client.get(f"/api/v1/imei/{make_imei('35467819', 1)}")
-    metrics = app_client.get("/metrics").text
+    metrics = app_client.get("/metrics", headers={"Authorization": "Bearer metrics-token"}).text
     assert 'ceir_imei_checks_total{verdict="not_registered"} 1.0' in metrics
     assert 'route="/api/v1/imei/{imei:path}"' in metrics
     spec = app_client.get("/openapi.json").json()

@@ -268,7 +268,7 @@ def test_only_recorded_names_are_served_never_a_path(
 
     answer = app_client.get(url.rsplit("/", 1)[0] + "/" + name, headers=kcell)
 
-    assert answer.status_code == 404
+    assert answer.status_code == (422 if "%00" in name else 404)  # a NUL is refused on sight
     assert b"not for operators" not in answer.content
 
 

@@ -24,8 +24,9 @@ from ceir.web.deps import Db
 from ceir.web.i18n import gettext, select_language
 from ceir.web.ratelimit import RateLimited
 
-# No prefix of its own: the citizens' router it joins adds /citizen.
-router: APIRouter = APIRouter(tags=["citizens"], include_in_schema=False)
+# Included by the app beside the citizens' router (not inside it: metrics would label its
+# routes without the /citizen prefix).
+router: APIRouter = APIRouter(prefix="/citizen", tags=["citizens"], include_in_schema=False)
 
 CsrfField = base.CsrfField
 

@@ -496,10 +496,3 @@ def document(request: Request, db: Db, public_id: str, document_id: str) -> Resp
         filename=f"{found.kind}.{extension.get(found.content_type, 'bin')}",
         headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"},
     )
-
-
-# "My devices" (lost and stolen reports, hand-overs to a buyer) lives in its own module, which
-# uses the helpers above; imported last so that they exist when it loads.
-from ceir.citizens import device_pages  # noqa: E402
-
-router.include_router(device_pages.router)

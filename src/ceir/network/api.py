@@ -35,6 +35,9 @@ MULTIPART_OVERHEAD = 1024**2  # boundaries and part headers around the file
 CHUNK_BYTES = 1024**2
 
 OperatorCode = Annotated[str, PathParam(max_length=16, description="operator code, e.g. kcell")]
+MAX_RUN_ID = 2**63 - 1  # ids are 64-bit in the database; a larger number names no run
+# (one less for a run id: it is looked up as "older than run_id + 1")
+RunId = Annotated[int, PathParam(ge=1, le=MAX_RUN_ID - 1, description="a run's id")]
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No API key, or an unknown or revoked one"},
     403: {"description": "The key lacks the scope this needs"},
@@ -113,7 +116,9 @@ def runs(
     key: Reader,
     db: Db,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    before: Annotated[int | None, Query(ge=1, description="only runs older than this id")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_RUN_ID, description="only runs older than this id")
+    ] = None,
 ) -> RunsOut:
     """The classification runs that made lists for this operator, newest first, with their files."""
     page = list_runs(db, operator, limit=limit, before=before)
@@ -137,7 +142,7 @@ def latest_run(request: Request, operator: OperatorCode, key: Reader, db: Db) ->
 @router.get(
     "/{operator}/runs/{run_id}", response_model=RunOut, summary="One run", responses=AUTH_ERRORS
 )
-def one_run(request: Request, operator: OperatorCode, run_id: int, key: Reader, db: Db) -> RunOut:
+def one_run(request: Request, operator: OperatorCode, run_id: RunId, key: Reader, db: Db) -> RunOut:
     return _run_out(request, operator, get_run(db, operator, run_id))
 
 
@@ -156,7 +161,7 @@ def one_run(request: Request, operator: OperatorCode, run_id: int, key: Reader, 
 def download_list_file(
     request: Request,
     operator: OperatorCode,
-    run_id: int,
+    run_id: RunId,
     name: Annotated[str, PathParam(max_length=128)],
     key: Reader,
     db: Db,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import json
+import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import duckdb
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from ceir import faults
 from ceir.config import get_settings
@@ -18,7 +19,7 @@ from ceir.db import session_scope
 from ceir.errors import FileRejected
 from ceir.network import service
 from ceir.network.classify import classify
-from ceir.network.dumps import import_dump
+from ceir.network.dumps import DumpReport, import_dump
 from ceir.network.signing import public_key_pem
 from ceir.network.subscribers import import_subscribers
 
@@ -26,6 +27,8 @@ app = typer.Typer(help="Network enforcement: dumps, classification, lists.", no_
 console = Console()
 err_console = Console(stderr=True)
 
+IMEI_LIKE = re.compile(r"[0-9]{14}")  # as the import's own check reads them
+IMSI_LIKE = re.compile(r"[0-9]{14,15}")
 Operator = Annotated[str, typer.Option("--operator", "-o", help="kcell, beeline, tele2, altel")]
 
 
@@ -45,15 +48,51 @@ def import_command(files: list[Path], operator: Operator) -> None:
         except FileRejected as exc:
             failed += 1
             err_console.print(f"[red]Refused[/red] {path.name}: {exc.detail}")
-            for sample in exc.report.samples[:10]:  # type: ignore[attr-defined]
-                err_console.print(f"  {json.dumps(sample, ensure_ascii=False)}", markup=False)
+            _print_samples(exc.report.samples)  # type: ignore[attr-defined]
             continue
         console.print(
             f"{path.name}: {report.status}, {report.rows_total:,} rows, "
             f"{report.distinct_imeis:,} distinct IMEIs, {report.seconds:.1f} s"
         )
+        _print_bad_rows(report)
     if failed:
         raise typer.Exit(1)
+
+
+def _print_bad_rows(report: DumpReport) -> None:
+    """An accepted file may still hold bad rows (under the thresholds): say how many, and where."""
+    counted = {
+        name: check["count"]
+        for name, check in report.checks.items()
+        if isinstance(check, dict) and check.get("share") is not None and check["count"]
+    }
+    if not counted:
+        return
+    total = ", ".join(f"{name} {count:,}" for name, count in counted.items())
+    plural = "s" if sum(counted.values()) > 1 else ""
+    console.print(f"  {sum(counted.values()):,} row{plural} with problems ({total}); samples:")
+    _print_samples(report.samples)
+
+
+def _print_samples(samples: list[dict[str, Any]], shown: int = 10) -> None:
+    for sample in samples[:shown]:
+        err_console.print(f"  line {sample['line']}: {_why(sample)}", markup=False)
+    if len(samples) > shown:
+        err_console.print(f"  … and more (the report lists {len(samples)})")
+
+
+def _why(sample: dict[str, Any]) -> str:
+    """The reason a sample row of a dump is bad, in words (the report gives its fields)."""
+    if "reason" in sample:
+        return str(sample["reason"])
+    imei, imsi, date = sample.get("imei") or "", sample.get("imsi") or "", sample.get("date") or ""
+    if not imei:
+        return f"no IMEI (date {date}, IMSI {imsi})"
+    if not IMEI_LIKE.match(imei):
+        return f"IMEI {imei!r} is not 14-16 digits"
+    if imsi and not IMSI_LIKE.fullmatch(imsi):
+        return f"IMSI {imsi!r} is not 14-15 digits (IMEI {imei})"
+    return f"date {date!r} is not YYYYMMDD within the file's period (IMEI {imei})"
 
 
 @app.command("subscribers")
@@ -67,17 +106,30 @@ def subscribers_command(file: Path, operator: Operator) -> None:
         for error in exc.report.errors[:20]:  # type: ignore[attr-defined]
             err_console.print(f"  {error}", markup=False)
         raise typer.Exit(1) from exc
+    except duckdb.InvalidInputException as exc:  # not a CSV at all (binary, another encoding)
+        reason = str(exc).splitlines()[1:2] or [str(exc)]
+        err_console.print(f"[red]Refused[/red] {file.name}: {reason[0]}", markup=False)
+        raise typer.Exit(1) from exc
     console.print(
         f"{file.name}: {report.rows_loaded:,} subscribers of {operator}, {report.seconds:.1f} s"
     )
 
 
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{text!r} is not a day YYYY-MM-DD ({exc})") from exc
+
+
 @app.command("classify")
 def classify_command(
-    date: Annotated[str, typer.Option("--date", help="The day classified, YYYY-MM-DD")],
+    date: Annotated[
+        dt.date, typer.Option("--date", help="The day classified, YYYY-MM-DD", parser=_day)
+    ],
 ) -> None:
     """Classify the devices seen up to DATE and write every operator's lists."""
-    run_date = dt.date.fromisoformat(date)
+    run_date = date
     with session_scope() as session:
         report = classify(session, run_date=run_date, actor=_actor())
     table = Table(title=f"Run {report.run_id} for {run_date}", show_header=False)
@@ -94,30 +146,38 @@ def status_command() -> None:
     """Per operator: the last import, refusals, and devices notified, blocked and unblocked."""
     with session_scope() as session:
         status = service.status(session)
-    table = Table(
-        "operator",
-        "last import",
-        "period",
-        "rows",
-        "refused (30 d)",
-        "notified",
-        "blocked",
-        "unblocked (last run)",
+    # Two tables: at 80 columns one with every figure would cut or wrap them.
+    imports = Table(
+        Column("operator", no_wrap=True),
+        Column("last import (UTC)", no_wrap=True),
+        Column("period", no_wrap=True),
+        Column("rows", justify="right", no_wrap=True),
+        Column("refused", justify="right", no_wrap=True),
+        title="Newest import of each operator; dumps refused in the last 30 days",
+    )
+    lists = Table(
+        Column("operator", no_wrap=True),
+        Column("notified", justify="right", no_wrap=True),
+        Column("blocked", justify="right", no_wrap=True),
+        title="Rows of each operator's own newest lists",
     )
     for row in status.operators:
-        table.add_row(
+        imports.add_row(
             row.operator,
-            row.last_import or "—",
+            (row.last_import or "—").removesuffix(" UTC"),  # the header says UTC
             row.last_period or "—",
             f"{row.last_rows:,}" if row.last_rows is not None else "—",
             str(row.refused_recently),
-            f"{row.notified:,}",
-            f"{row.blocked:,}",
-            f"{row.unblocked_last_run:,}",
         )
-    console.print(table)
+        lists.add_row(row.operator, f"{row.notified:,}", f"{row.blocked:,}")
+    console.print(imports)
+    console.print(lists)
     if status.last_run:
-        console.print(f"Last classification: run {status.last_run[0]} for {status.last_run[1]}")
+        unblocked = status.operators[0].unblocked_last_run if status.operators else 0
+        console.print(
+            f"Last classification: run {status.last_run[0]} for {status.last_run[1]}; "
+            f"{unblocked:,} devices unblocked on every network"
+        )
 
 
 @app.command("public-key")

@@ -288,7 +288,7 @@ def _validate(
     if not bad_date:
         report.daily_imeis = _daily_imeis(con, report)
         _check_volume(con, report, operator, settings, end)
-    if report.reasons or malformed_rows:
+    if report.reasons or malformed_rows or null_imei or bad_imei or bad_imsi:  # accepted too
         report.samples = _samples(con, report.period_start, end)
 
 

@@ -13,6 +13,7 @@ from ceir.network.models import (
     ClassificationRun,
     DeviceState,
     DeviceStateChange,
+    ListFile,
     OperatorImport,
 )
 
@@ -49,9 +50,6 @@ def status(db: Session, now: dt.datetime | None = None) -> NetworkStatus:
         .order_by(ClassificationRun.id.desc())
         .limit(1)
     ).first()
-    counts = dict(
-        db.execute(select(DeviceState.state, func.count()).group_by(DeviceState.state)).all()
-    )
     unblocked = 0
     if last_run:
         result.last_run = (last_run[0], last_run[1])
@@ -68,10 +66,12 @@ def status(db: Session, now: dt.datetime | None = None) -> NetworkStatus:
             or 0
         )
     for operator in get_settings().network.operators:
+        # The operator's own lists (its subscribers' devices), not the register-wide states.
+        own = _list_rows(db, operator)
         row = OperatorStatus(
             operator,
-            notified=counts.get("notified", 0),
-            blocked=counts.get("blocked", 0),
+            notified=own.get("notification", 0),
+            blocked=own.get("block", 0),
             unblocked_last_run=unblocked,
         )
         last = db.execute(
@@ -98,6 +98,21 @@ def status(db: Session, now: dt.datetime | None = None) -> NetworkStatus:
         )
         result.operators.append(row)
     return result
+
+
+def _list_rows(db: Session, operator: str) -> dict[str, int]:
+    """Rows of each full list in the operator's newest run with lists, by kind."""
+    newest = select(func.max(ListFile.run_id)).where(ListFile.operator == operator)
+    return {
+        kind: rows
+        for kind, rows in db.execute(
+            select(ListFile.kind, ListFile.rows).where(
+                ListFile.operator == operator,
+                ListFile.variant == "full",
+                ListFile.run_id == newest.scalar_subquery(),
+            )
+        )
+    }
 
 
 def history(db: Session) -> list[dict[str, object]]:

@@ -12,9 +12,8 @@ from ceir.apikeys.models import ApiKey
 from ceir.apikeys.service import SCOPE_CHECK
 from ceir.db import utcnow
 from ceir.errors import InvalidInput, NotFound, PayloadTooLarge
-from ceir.partners import service
+from ceir.partners import docs, service
 from ceir.partners.schemas import (
-    BulkCheckIn,
     BulkCheckOut,
     CheckAnswer,
     JobOut,
@@ -27,21 +26,22 @@ from ceir.web.deps import Db
 router = APIRouter(prefix="/api/v1/partners", tags=["partners"])
 CheckKey = Annotated[ApiKey, Depends(require_scope(SCOPE_CHECK))]
 MAX_JOB_BYTES = 64 * 1024 * 1024  # a million IMEIs with brand and model fit well within this
+MAX_CHECK_BYTES = 8 * 1024 * 1024  # 10,000 items at their longest fields fit within this
 
 
-@router.post("/checks", response_model=BulkCheckOut, summary="Check up to 10,000 IMEIs at once")
+@router.post(
+    "/checks",
+    response_model=BulkCheckOut,
+    summary="Check up to 10,000 IMEIs at once",
+    openapi_extra=docs.BULK_CHECK_REQUEST,
+    responses=docs.problems(401, 403, 413, 415, 422, 429),
+)
 async def bulk_check(request: Request, key: CheckKey, db: Db) -> BulkCheckOut:
-    """JSON `{"items": [{"imei": …, "brand": …, "model": …}]}` or CSV (`text/csv`) with a header
-    `imei[,brand,model]` (or one IMEI a line). Answers keep the order; a bad line is marked
-    `invalid` on its own."""
-    body = await request.body()
-    if request.headers.get("content-type", "").startswith("application/json"):
-        items = [
-            service.CheckItem(i.imei, i.brand, i.model)
-            for i in BulkCheckIn.model_validate_json(body).items
-        ]
-    else:
-        items = service.parse_items(body.decode("utf-8-sig", errors="replace"))
+    """JSON `{"items": [{"imei": …, "brand": …, "model": …}]}` (`application/json`) or CSV
+    (`text/csv`, or `text/plain`) with a header `imei[,brand,model]` or one IMEI a line. Answers
+    keep the order; a bad IMEI is marked `invalid` on its own. A body that is not one of these
+    answers 415 or 422 and is not counted against the quota."""
+    items = service.items_of(request.headers.get("content-type", ""), await request.body())
     if len(items) > service.MAX_BATCH:
         raise PayloadTooLarge(f"at most {service.MAX_BATCH} IMEIs in one request; use /jobs")
     service.admit(db, key, len(items), utcnow())
@@ -61,6 +61,8 @@ def _job_out(request: Request, job: object) -> JobOut:
     response_model=JobOut,
     status_code=202,
     summary="Check a file of up to 1,000,000 IMEIs in the background",
+    openapi_extra=docs.JOB_REQUEST,
+    responses=docs.problems(401, 403, 413, 422, 429),
 )
 async def create_job(request: Request, key: CheckKey, db: Db, tasks: BackgroundTasks) -> JobOut:
     """The body is the file (CSV with an `imei` header, or one IMEI a line). Poll the job; when
@@ -79,7 +81,12 @@ async def create_job(request: Request, key: CheckKey, db: Db, tasks: BackgroundT
     return _job_out(request, job)
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's status")
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobOut,
+    summary="A job's status",
+    responses=docs.problems(401, 403, 404),
+)
 def get_job(request: Request, job_id: str, key: CheckKey, db: Db) -> JobOut:
     return _job_out(request, service.get_job(db, key.owner, job_id))
 
@@ -89,6 +96,7 @@ def get_job(request: Request, job_id: str, key: CheckKey, db: Db) -> JobOut:
     name="job_result",
     summary="Download a job's result",
     response_class=FileResponse,
+    responses={200: {"content": {"application/gzip": {}}}, **docs.problems(401, 403, 404)},
 )
 def job_result(request: Request, job_id: str, key: CheckKey, db: Db) -> Response:
     job = service.get_job(db, key.owner, job_id)
@@ -98,7 +106,13 @@ def job_result(request: Request, job_id: str, key: CheckKey, db: Db) -> Response
     return FileResponse(path, media_type="application/gzip", filename=f"ceir-check-{job.id}.csv.gz")
 
 
-@router.post("/sales", response_model=SaleOut, status_code=201, summary="Record a sale")
+@router.post(
+    "/sales",
+    response_model=SaleOut,
+    status_code=201,
+    summary="Record a sale",
+    responses=docs.problems(401, 403, 404, 422),
+)
 def record_sale(sale: SaleIn, key: CheckKey, db: Db) -> SaleOut:
     """The seller records that a checked device was sold; the buyer can later see it on the
     public check by giving the receipt number."""
@@ -106,6 +120,11 @@ def record_sale(sale: SaleIn, key: CheckKey, db: Db) -> SaleOut:
     return SaleOut(id=row.id, imei=row.imei, sold_on=row.sold_on, receipt_number=row.receipt_number)
 
 
-@router.get("/usage", response_model=list[UsageDay], summary="Use of the calling key by day")
+@router.get(
+    "/usage",
+    response_model=list[UsageDay],
+    summary="Use of the calling key by day",
+    responses=docs.problems(401, 403),
+)
 def usage(key: CheckKey, db: Db) -> list[UsageDay]:
     return [UsageDay(**u) for u in service.usage_of(db, key.key_id)]

@@ -14,7 +14,7 @@ class CheckItemIn(BaseModel):
 
 
 class BulkCheckIn(BaseModel):
-    items: list[CheckItemIn] = Field(max_length=10_000)
+    items: list[CheckItemIn] = Field(min_length=1, max_length=10_000)
 
 
 class CheckAnswer(BaseModel):

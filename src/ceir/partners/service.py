@@ -15,6 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+from pydantic import ValidationError
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,7 @@ from ceir.errors import CeirError, InvalidInput, NotFound
 from ceir.identifiers import IdentifierError, parse_imei
 from ceir.network.models import DeviceFlag
 from ceir.partners.models import ApiKeyUsage, CheckJob, Sale
+from ceir.partners.schemas import BulkCheckIn
 from ceir.web.ratelimit import RateLimited, RateLimiter
 
 MAX_BATCH = 10_000
@@ -107,12 +109,65 @@ def _same(stated: str, known: str) -> bool:
     return bool(a) and (a == b or a in b or b in a)
 
 
+JSON_TYPES = ("application/json",)
+CSV_TYPES = ("text/csv", "text/plain")
+
+
+class UnsupportedMediaType(CeirError):
+    code = "unsupported_media_type"
+    status = 415
+    title = "Unsupported media type"
+
+
+def items_of(content_type: str, body: bytes) -> list[CheckItem]:
+    """The items of a bulk check body, by its media type; refuses what is not a check request."""
+    media = content_type.split(";")[0].strip().lower()
+    if media in JSON_TYPES or media.endswith("+json"):
+        items = _json_items(body)
+    elif media in CSV_TYPES:
+        try:
+            text = body.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"The CSV is not UTF-8 text (byte {exc.start}).") from exc
+        items = parse_items(text)
+    else:
+        raise UnsupportedMediaType(
+            f"Content-Type {media or '(none)'!r} is not accepted: send application/json "
+            '({"items": [{"imei": ...}]}) or text/csv (a header "imei[,brand,model]").'
+        )
+    if not items:
+        raise InvalidInput("The request holds no IMEI to check.")
+    return items
+
+
+def _json_items(body: bytes) -> list[CheckItem]:
+    try:
+        request = BulkCheckIn.model_validate_json(body)
+    except ValidationError as exc:
+        raise InvalidInput(
+            "The JSON body does not match the bulk check request.",
+            errors=[
+                {"location": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                for e in exc.errors()
+            ],
+        ) from exc
+    return [CheckItem(i.imei, i.brand, i.model) for i in request.items]
+
+
 def parse_items(text: str) -> list[CheckItem]:
-    """A CSV body: a header with `imei` (and optional `brand`, `model`), or one IMEI a line."""
+    """A CSV body: a header with `imei` (and optional `brand`, `model`), or one IMEI a line.
+
+    A first line with letters in it is a header, and must name an `imei` column."""
     lines = text.splitlines()
-    if lines and "imei" in lines[0].lower():
+    if lines and any(ch.isalpha() for ch in lines[0]):
         reader = csv.DictReader(io.StringIO(text))
         fields = {f.lower().strip(): f for f in reader.fieldnames or []}
+        if "imei" not in fields:
+            raise InvalidInput(
+                f"The CSV header {lines[0][:100]!r} names no 'imei' column "
+                "(expected imei[,brand,model]).",
+                errors=[{"location": "line 1", "message": "no 'imei' column"}],
+            )
         return [
             CheckItem(
                 imei=(row.get(fields["imei"]) or "").strip(),

@@ -74,6 +74,7 @@ def list_() -> None:
         table = Table("username", "name", "roles", "active", "locked until", "created")
         for column in table.columns:
             column.overflow = "fold"
+        table.columns[0].no_wrap = True  # a user name is typed back into commands: keep it whole
         for officer in officers:
             locked = (
                 officer.locked_until

@@ -27,6 +27,7 @@ def outbox(
     with session_scope() as session:
         messages = service.latest(session, limit=limit, msisdn=msisdn)
         table = Table("id", "time (Almaty)", "to", "purpose", "gateway", "status", "text")
+        table.columns[2].no_wrap = True  # a phone number is copied whole
         for m in messages:
             status = "sent" if m.sent_at else (f"error: {m.error}" if m.error else "pending")
             table.add_row(

@@ -115,6 +115,11 @@ def make_period(
     max_days: int = 731,
 ) -> Period:
     """The period asked for, or the last `default_days` days up to `today`."""
+    # Days far from today have no data and overflow date arithmetic (0001-01-01 minus a day).
+    earliest, latest = dt.date(2000, 1, 1), today + dt.timedelta(days=366)
+    for day in (start, end):
+        if day is not None and not earliest <= day <= latest:
+            raise InvalidPeriod(f"Days must lie between {earliest} and {latest}; got {day}.")
     end = end or (today if start is None else min(today, start + dt.timedelta(default_days - 1)))
     start = start or end - dt.timedelta(default_days - 1)
     if start > end:

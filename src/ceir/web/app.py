@@ -7,18 +7,20 @@ from contextlib import asynccontextmanager
 from http import HTTPStatus
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ceir import __version__
 from ceir.borders import api as borders_api
 from ceir.check import api as check_api
 from ceir.check import pages as check_pages
+from ceir.citizens import device_pages
 from ceir.citizens import pages as citizen_pages
 from ceir.config import Settings, get_settings
 from ceir.db import get_engine, read_engine, session_factory
@@ -30,8 +32,10 @@ from ceir.review import pages as review_pages
 from ceir.stats import routes as stats_routes
 from ceir.stats.service import CheckTally
 from ceir.web.api_docs import add_api_docs
+from ceir.web.guards import RequestGuard, body_limits
 from ceir.web.i18n import select_language, templates
-from ceir.web.metrics import Metrics, MetricsMiddleware
+from ceir.web.metrics import Metrics, MetricsMiddleware, metrics_token_checker
+from ceir.web.problems import problem_openapi
 from ceir.web.ratelimit import RateLimited, RateLimiter
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -55,6 +59,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         docs_url=None,  # add_api_docs serves it without a CDN
         redoc_url=None,
     )
+    app.openapi = problem_openapi(app)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.engine = engine
     app.state.read_engine = read_engine(engine)  # for the public check
@@ -63,6 +68,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.metrics = Metrics()
     app.state.check_tally = CheckTally()
 
+    app.add_middleware(RequestGuard, limits=body_limits(settings.citizens.max_document_bytes))
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     add_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -73,6 +79,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(declarations_api.router)
     app.include_router(borders_api.router)
     app.include_router(citizen_pages.router)
+    app.include_router(device_pages.router)
     app.include_router(review_pages.router)
     app.include_router(stats_routes.router)
     _add_operations_routes(app)
@@ -90,11 +97,11 @@ def _add_operations_routes(app: FastAPI) -> None:
             return JSONResponse({"status": "unavailable", "database": str(exc)[:200]}, 503)
         return JSONResponse({"status": "ok", "version": __version__})
 
+    # Not in the OpenAPI document: for the operators' Prometheus, with its own token.
     @app.get(
         "/metrics",
-        tags=["operations"],
-        summary="Prometheus metrics",
-        response_class=PlainTextResponse,
+        include_in_schema=False,
+        dependencies=[Depends(metrics_token_checker(app.state.settings.metrics_token))],
     )
     def metrics() -> Response:
         return Response(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -157,6 +164,13 @@ def _add_error_handlers(app: FastAPI) -> None:
             phrase.lower().replace(" ", "_"),
             headers=dict(exc.headers or {}),
         )
+
+    @app.exception_handler(DataError)
+    async def unstorable_value(request: Request, exc: DataError) -> Response:
+        # A value the database cannot hold (a NUL inside JSON text, a number out of range): the
+        # client's data, so a 422 with the database's reason, never a 500.
+        reason = str(exc.orig).splitlines()[0] if exc.orig else "a value cannot be stored"
+        return _problem(request, 422, "Invalid input", reason, "invalid_input")
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hmac
 import time
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ceir.errors import NotFound, Unauthorized
 
 
 class Metrics:
@@ -64,3 +69,17 @@ class MetricsMiddleware:
 def _route_template(scope: Scope) -> str:
     route = scope.get("route")  # Starlette's router leaves the matched route in the scope
     return str(getattr(route, "path", "unmatched"))
+
+
+def metrics_token_checker(token: str) -> Callable[[Request], None]:
+    """A dependency: /metrics answers 404 with no token configured, and 401 without that token
+    (per-route traffic is not for the public)."""
+
+    def check(request: Request) -> None:
+        if not token:
+            raise NotFound("Metrics are not served here; set CEIR_METRICS_TOKEN to serve them.")
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+            raise Unauthorized("Give the metrics token as Authorization: Bearer <token>.")
+
+    return check
