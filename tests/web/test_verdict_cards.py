@@ -78,7 +78,7 @@ def test_a_mistyped_digit_is_no_black_list_alarm(app_client: TestClient) -> None
     assert "result--typo" in card
     assert "✕" not in card
     assert "чёрный список" not in card
-    assert "Список: нет: номер не является правильным IMEI" in _text(card)
+    assert "Список: нет (это неправильный IMEI)" in _text(card)
     assert "должна быть 9" in card
 
 

@@ -40,7 +40,7 @@ def describe(result: CheckResult, lang: str) -> dict[str, str]:
     words = _pending(result, lang) or _describe(result, lang)
     words.setdefault("tone", tone(result))
     if result.verdict is Verdict.INVALID and result.invalid_code in TYPING_CODES:
-        words["list"] = _("none: the number is not a valid IMEI")
+        words["list"] = _("none (this is not a valid IMEI)")
     else:
         words["list"] = list_name(result.list_colour, lang)
     abroad = abroad_advice(result, lang)
