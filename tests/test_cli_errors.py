@@ -42,6 +42,7 @@ MISTAKES: list[tuple[list[str], int]] = [
     (["officers", "create", "a", "--name", "A", "--role", "emperor", "--password-stdin"], 1),
     (["officers", "disable", "nobody"], 1),
     (["officers", "unlock", "nobody"], 1),
+    (["officers", "set-password", "nobody", "--password-stdin"], 1),
     (["partners", "fees", "mark-paid", "--partner", "p", "2026-99"], 1),
     (["partners", "fees", "statement", "--partner", "p", "not-a-month"], 1),
     (["partners", "fees", "ledger", "--partner", "nobody"], 0),
