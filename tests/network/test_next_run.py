@@ -82,7 +82,7 @@ def test_a_revoked_registration_of_a_phone_seen_days_ago_is_notified_next_run(
     seed(db_session, register_phone=True)
     run_day(db_session, settings, tmp_path, day(1), traffic([(PHONE, "401020000008001", "")]))
     run_day(db_session, settings, tmp_path, day(2), traffic([]))
-    device = select(DeviceImei.device_id).where(DeviceImei.imei_key == PHONE[:14])
+    device = select(DeviceImei.device_id).where(DeviceImei.imei_key == int(PHONE[:14]))
     db_session.execute(
         update(Registration).where(Registration.device_id.in_(device)).values(revoked_at=utcnow())
     )
