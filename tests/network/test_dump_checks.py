@@ -63,20 +63,13 @@ def test_imeis_that_lost_their_leading_zero_refuse_the_file(cli_env: None, tmp_p
     assert refused_for(result, "leading_zeros_lost"), result.output
 
 
-def test_spaces_around_an_imei_are_trimmed_not_listed_as_an_invalid_imei(
-    db_session: Session, settings: Settings, tmp_path: Path, registered: list[tuple[str, str, str]]
+def test_spaces_around_an_imei_refuse_the_file_never_list_an_invalid_imei(
+    cli_env: None, tmp_path: Path
 ) -> None:
-    imei = make_imei("35467819", 900_001)
-    report = run_day(
-        db_session,
-        settings,
-        tmp_path,
-        DAY,
-        {"kcell": [*registered, (f" {imei} ", "401020000009001", "77010009001")]},
-    )
-    states = {s.imei: s.reasons for s in db_session.scalars(select(DeviceState))}
-    assert states == {imei[:14]: "not_registered"}
-    assert report.counts["condition_invalid_imei"] == 0
+    spaced = f"{DAY:%Y%m%d}, {make_imei('35467819', 4)} ,401021234567892,77011234568\n"
+    result = cli_import(tmp_path, HEADER + rows(60) + spaced)
+    assert refused_for(result, "malformed_rows"), result.output
+    assert f" {make_imei('35467819', 4)} " in result.output  # the sample shows the value
 
 
 def test_letters_in_an_msisdn_are_a_reported_error(cli_env: None, tmp_path: Path) -> None:

@@ -37,9 +37,9 @@ FILE_NAME = re.compile(
 REQUIRED = ("date", "imei", "imsi", "msisdn")
 # What a network can report at all (DIRBS's pre-validation): anything else is a malformed row.
 IMEI_TEXT = "[0-9A-Fa-f*#]{1,16}"
-# What may become a device: a reported IMEI of 14-16 characters. Shorter values are counted as
-# invalid IMEIs but never listed; nothing a spreadsheet would run (=, +, -, @) ever passes.
-LISTABLE_IMEI = "[0-9A-Fa-f*#]{14,16}"
+# Only IMEIs of 14-16 of those characters may become devices: shorter values are counted as
+# invalid IMEIs but never listed, and nothing a spreadsheet would run (=, +, -, @) ever passes.
+MIN_LISTED_IMEI = 14
 DIGITS = "[0-9]{1,15}"
 # Radio access type codes (DIRBS's): 001-007 (3GPP RAT types), 101-105 (2G, 3G, 4G, 5G, NB-IoT).
 RAT_CODES = r"(00[1-7]|10[1-5])(\|(00[1-7]|10[1-5]))*"
@@ -260,17 +260,19 @@ def _read_and_validate(
 def _load_rows(
     con: duckdb.DuckDBPyConnection, path: Path, header: list[str], name: str
 ) -> str | None:
-    """Every row as trimmed text in `dump_rows` (empty for a missing value); or why the file
+    """Every row as text in `dump_rows` (empty for a missing value); or why the file
     `name` (the one the operator sent, whose CSV `path` may be inflated from it) cannot be read
     as CSV at all."""
     columns = {name: "VARCHAR" for name in header}
-    rat = "coalesce(trim(rat), '')" if "rat" in header else "''"
+    rat = "coalesce(rat, '')" if "rat" in header else "''"
     con.execute("DROP TABLE IF EXISTS dump_rows")
     try:
+        # Values are kept as sent: a space around an IMEI makes a malformed row (as in DIRBS),
+        # never an "invalid IMEI" device listed under a valid-looking number.
         con.execute(
-            "CREATE TEMP TABLE dump_rows AS SELECT coalesce(trim(date), '') AS date, "
-            "coalesce(trim(imei), '') AS imei, coalesce(trim(imsi), '') AS imsi, "
-            f"coalesce(trim(msisdn), '') AS msisdn, {rat} AS rat FROM read_csv(?, "
+            "CREATE TEMP TABLE dump_rows AS SELECT coalesce(date, '') AS date, "
+            "coalesce(imei, '') AS imei, coalesce(imsi, '') AS imsi, "
+            f"coalesce(msisdn, '') AS msisdn, {rat} AS rat FROM read_csv(?, "
             "header = true, columns = ?, store_rejects = true, quote = '\"')",
             [str(path), columns],
         )
@@ -304,11 +306,22 @@ def _validate(
     end = min(report.period_end, today)
     own_network = " OR ".join("starts_with(imsi, ?)" for _ in home_prefixes)
     home_msisdn = " OR ".join("starts_with(msisdn, ?)" for _ in rules.home_msisdn_prefixes)
-    bad_imei = "(imei <> '' AND NOT regexp_matches(imei, '^[0-9]{14}'))"
-    bad_imsi = "(imsi <> '' AND NOT regexp_full_match(imsi, '[0-9]{14,15}'))"
     row = first(
         con.execute(
             f"""
+        WITH flagged AS (
+            -- Each test once per row; most rows are 14-16 digit IMEIs and 14-15 digit IMSIs,
+            -- and the slower tests run only on the others.
+            SELECT imei, imsi, msisdn, date, digits,
+                   imei <> '' AND NOT digits AND NOT regexp_matches(imei, '^[0-9]{{14}}')
+                       AS bad_imei,
+                   imsi <> '' AND NOT regexp_full_match(imsi, '[0-9]{{14,15}}') AS bad_imsi,
+                   (imei <> '' AND NOT digits AND NOT regexp_full_match(imei, '{IMEI_TEXT}'))
+                   OR (imsi <> '' AND NOT regexp_full_match(imsi, '{DIGITS}'))
+                   OR (msisdn <> '' AND NOT regexp_full_match(msisdn, '{DIGITS}'))
+                   OR (rat <> '' AND NOT regexp_full_match(rat, '{RAT_CODES}')) AS malformed
+            FROM (SELECT *, regexp_full_match(imei, '[0-9]{{14,16}}') AS digits FROM dump_rows)
+        )
         SELECT
             count(*),
             count(*) FILTER (WHERE imei = ''),
@@ -318,18 +331,18 @@ def _validate(
             count(*) FILTER (WHERE NOT regexp_full_match(date, '[0-9]{{8}}')
                              OR try_strptime(date, '%Y%m%d') IS NULL
                              OR try_strptime(date, '%Y%m%d')::DATE NOT BETWEEN ? AND ?),
-            count(*) FILTER (WHERE {bad_imei}),
+            count(*) FILTER (WHERE bad_imei),
             count(*) FILTER (WHERE starts_with(imei, '0')),
             count(*) FILTER (WHERE starts_with(imei, '1')
-                             OR regexp_full_match(imei, '[0-9]{{13}}')),
-            count(*) FILTER (WHERE {bad_imsi}),
-            count(*) FILTER (WHERE {bad_imei} OR {bad_imsi}),
-            count(*) FILTER (WHERE {_malformed_sql()}),
+                             OR (NOT digits AND regexp_full_match(imei, '[0-9]{{13}}'))),
+            count(*) FILTER (WHERE bad_imsi),
+            count(*) FILTER (WHERE bad_imei OR bad_imsi),
+            count(*) FILTER (WHERE malformed),
             count(*) FILTER (WHERE (imsi <> '' AND NOT starts_with(imsi, ?))
                              OR (msisdn <> '' AND NOT ({home_msisdn or "false"}))),
             count(*) FILTER (WHERE starts_with(imsi, ?) AND NOT ({own_network})),
             count(DISTINCT nullif(imei, ''))
-        FROM dump_rows
+        FROM flagged
         """,
             [
                 report.period_start,
@@ -491,7 +504,15 @@ def _samples(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> li
 
 
 def _stage(con: duckdb.DuckDBPyConnection, report: DumpReport, operator: str) -> None:
-    """Aggregate rows to (IMEI, IMSI, MSISDN) with first and last day; a re-run replaces them."""
+    """Aggregate rows to (IMEI, IMSI, MSISDN) with first and last day; a re-run replaces them.
+
+    Rows that do not parse, and IMEIs too short to be a device, stop here: counted in the
+    report, never listed. (A row whose IMEI is not IMEI_TEXT is malformed, so a length test
+    suffices once malformed rows are out.)
+    """
+    keep = f"length(imei) >= {MIN_LISTED_IMEI}"
+    if report.checks.get("malformed_rows", {}).get("count"):
+        keep += f" AND NOT {_malformed_sql()}"
     con.execute("BEGIN")
     try:
         # Reported values that are not IMEIs keep their text under a negative id.
@@ -500,11 +521,9 @@ def _stage(con: duckdb.DuckDBPyConnection, report: DumpReport, operator: str) ->
             INSERT INTO raw_imeis
             SELECT -(coalesce((SELECT max(-id) FROM raw_imeis), 0) + row_number() OVER ()), raw
             FROM (SELECT DISTINCT upper(imei) AS raw FROM dump_rows
-                  WHERE regexp_full_match(imei, $listable)
-                    AND NOT regexp_matches(imei, '^[0-9]{14}') AND NOT $malformed) fresh
+                  WHERE $keep AND NOT regexp_matches(imei, '^[0-9]{14}')) fresh
             WHERE raw NOT IN (SELECT raw FROM raw_imeis)
-            """.replace("$malformed", _malformed_sql()),
-            {"listable": LISTABLE_IMEI},
+            """.replace("$keep", keep)
         )
         con.execute(
             "DELETE FROM staged WHERE operator = ? AND sha256 = ?", [operator, report.sha256]
@@ -524,14 +543,12 @@ def _stage(con: duckdb.DuckDBPyConnection, report: DumpReport, operator: str) ->
                 SELECT d.imsi, d.msisdn, strptime(d.date, '%Y%m%d')::DATE AS day,
                        CASE WHEN regexp_matches(d.imei, '^[0-9]{14}')
                             THEN substr(d.imei, 1, 14)::BIGINT ELSE r.id END AS key
-                FROM (SELECT * FROM dump_rows
-                      -- rows that do not parse, and IMEIs too short to be a device, stop here
-                      WHERE regexp_full_match(imei, $listable) AND NOT $malformed) d
+                FROM (SELECT * FROM dump_rows WHERE $keep) d
                 LEFT JOIN raw_imeis r ON r.raw = upper(d.imei)
             )
             GROUP BY ALL
-            """.replace("$malformed", _malformed_sql()),
-            {"operator": operator, "sha256": report.sha256, "listable": LISTABLE_IMEI},
+            """.replace("$keep", keep),
+            {"operator": operator, "sha256": report.sha256},
         )
         if report.daily_imeis:
             con.executemany(
