@@ -30,6 +30,9 @@ class NetworkSettings(BaseModel):
         }
     )
     home_mcc: str = "401"
+    # Leading digits of the home country's numbers as dumps write them (E.164 without "+", and the
+    # national trunk form): +7 is shared with Russia, so Kazakh mobiles are 77... (or 87...).
+    home_msisdn_prefixes: list[str] = Field(default_factory=lambda: ["77", "87"])
     # Devices seen on a network before this day are registered automatically ("amnesty").
     amnesty_cutoff: dt.date | None = dt.date(2025, 3, 24)
     conditions: dict[str, ConditionRule] = Field(
@@ -46,13 +49,26 @@ class NetworkSettings(BaseModel):
     duplicate_imsis: int = Field(default=5, ge=1)
     # ... within this many days.
     duplicate_window_days: int = Field(default=7, ge=1)
+    # Count roamers' (foreign) IMSIs too: a clone travels with whatever SIMs its copies hold, and
+    # DIRBS counts every IMSI. False counts home IMSIs only.
+    duplicate_counts_foreign_imsis: bool = True
     # Import checks, as shares of a file's rows; a file above any of them is refused whole.
     max_share_null_field: float = 0.05
     max_share_invalid_imei: float = 0.05
     max_share_invalid_imsi: float = 0.05
     max_share_foreign: float = 0.10
     max_share_other_operator: float = 0.20
-    max_share_short_imei: float = 0.01  # 13-digit IMEIs: a spreadsheet dropped leading zeros
+    # IMEIs that lost a leading zero (13 digits, or a first digit 1, which no TAC has): a
+    # spreadsheet's damage. DIRBS also refuses a file with more such IMEIs than ones led by 0.
+    max_share_short_imei: float = 0.01
+    # Rows with either an empty IMEI, IMSI or MSISDN; rows with either a bad IMEI or a bad IMSI.
+    max_share_null_any: float = 0.05
+    max_share_unclean_any: float = 0.05
+    # Rows with a field that does not parse at all (letters in an MSISDN, an unknown RAT code, a
+    # formula for an IMEI, a row of the wrong width): DIRBS refuses a file for a single one.
+    max_share_malformed_rows: float = 0.0
+    # A zipped or gzipped dump that inflates past this is refused (a zip or gzip bomb).
+    max_inflated_bytes: int = Field(default=20 * 1024**3, ge=1024)
     # A day with fewer distinct IMEIs than this share of the last 30 days' average is truncated.
     min_share_of_usual_volume: float = 0.90
     # Sightings not renewed for this long are forgotten.

@@ -131,6 +131,7 @@ def classify(
                 report.files = lists.generate(
                     db, con, run, settings, seconds=steps, base_run_id=base_run_id
                 )
+                counts["notifications_not_reachable"] = lists.not_reachable(con)
             with _timed(steps, "index"):
                 keys, codes = codes_from_run(con)
             run.counts = counts
@@ -544,14 +545,20 @@ def _evaluate(
     )
     home = home_imsi_sql("imsi", rules.home_mcc)
     clone_imsis = int(rules.duplicate_imsis)
+    # Which IMSIs make a clone: every one (DIRBS), or home ones only.
+    counted = "imsi IS NOT NULL" if rules.duplicate_counts_foreign_imsis else home
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE evaluated AS
         WITH rows_seen AS (
-            SELECT imei, bool_or(home) AS home_seen,
-                   count(*) FILTER (WHERE home AND last_seen >= $window_start) AS home_rows
-            FROM (SELECT imei, last_seen, {home} AS home FROM sightings
-                  WHERE imei IN (SELECT imei FROM candidates))
+            -- Only a SIM with a number can be sent the notice: a device never seen with one
+            -- (no IMSI or no MSISDN) is not put on the road to a block (stolen ones aside).
+            SELECT imei, coalesce(bool_or(home), false) AS home_seen,
+                   bool_or(reachable) AS reachable,
+                   count(*) FILTER (WHERE counted AND last_seen >= $window_start) AS home_rows
+            FROM (SELECT imei, last_seen, {home} AS home, {counted} AS counted,
+                         imsi IS NOT NULL AND msisdn IS NOT NULL AS reachable
+                  FROM sightings WHERE imei IN (SELECT imei FROM candidates))
             GROUP BY imei
         ),
         -- Distinct IMSIs are never more than rows: only a device with more recent home rows
@@ -560,28 +567,31 @@ def _evaluate(
         crowded AS (
             SELECT imei, count(DISTINCT imsi) AS home_imsis FROM sightings
             WHERE imei IN (SELECT imei FROM rows_seen WHERE home_rows > {clone_imsis})
-              AND {home} AND last_seen >= $window_start
+              AND {counted} AND last_seen >= $window_start
             GROUP BY imei
         ),
         seen AS (
-            SELECT r.imei, r.home_seen, coalesce(c.home_imsis, 0) AS home_imsis
+            SELECT r.imei, r.home_seen, r.reachable, coalesce(c.home_imsis, 0) AS home_imsis
             FROM rows_seen r LEFT JOIN crowded c USING (imei)
         ),
         flags AS (
             SELECT c.imei,
                    c.imei IN (SELECT imei FROM stolen) AS stolen,
-                   c.imei < 0 OR {_junk_sql("c.imei")} AS invalid_imei,
+                   coalesce(s.reachable, true) AND (c.imei < 0 OR {_junk_sql("c.imei")})
+                       AS invalid_imei,
                    coalesce(s.home_seen, true) AS home_seen,
+                   coalesce(s.reachable, true) AS reachable,
                    coalesce(s.home_imsis, 0) AS home_imsis
             FROM candidates c LEFT JOIN seen s USING (imei)
         )
         ,
         conditions AS (
-            SELECT imei, stolen, invalid_imei,
-                   NOT invalid_imei AND {str(check_tacs).lower()}
+            SELECT imei, stolen, invalid_imei, NOT reachable AS unreachable,
+                   reachable AND imei >= 0 AND NOT {_junk_sql("imei")}
+                       AND {str(check_tacs).lower()}
                        AND (imei // 1000000) NOT IN (SELECT tac FROM tacs) AS unknown_tac,
                    -- A roamer's own phone is not blocked for being unregistered here.
-                   NOT invalid_imei AND home_seen
+                   reachable AND imei >= 0 AND NOT {_junk_sql("imei")} AND home_seen
                        AND imei NOT IN (SELECT imei FROM registered) AS not_registered,
                    home_imsis > {clone_imsis} AS duplicate
             FROM flags
@@ -593,15 +603,15 @@ def _evaluate(
     )
     row = first(
         con.execute(
-            "SELECT count(*), "
+            "SELECT count(*), count(*) FILTER (WHERE unreachable), "
             + ", ".join(f"count(*) FILTER (WHERE {c.value})" for c in CONDITIONS)
             + " FROM evaluated"
         ).fetchall()
     )
     assert row is not None
-    counts = {"devices_evaluated": int(row[0])}
+    counts = {"devices_evaluated": int(row[0]), "devices_not_reachable": int(row[1])}
     counts.update(
-        {f"condition_{c.value}": int(v) for c, v in zip(CONDITIONS, row[1:], strict=True)}
+        {f"condition_{c.value}": int(v) for c, v in zip(CONDITIONS, row[2:], strict=True)}
     )
     return counts
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import gzip
 import re
-import shutil
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import duckdb
 from sqlalchemy import select
@@ -28,11 +29,22 @@ from ceir.importing import file_sha256
 from ceir.network.models import OperatorImport
 from ceir.network.store import first, open_store
 
+# `<operator>_<YYYYMMDD>_<YYYYMMDD>`, or DIRBS's `<operator>_<label>_<YYYYMMDD>_<YYYYMMDD>`.
 FILE_NAME = re.compile(
-    r"^(?P<operator>[a-z0-9]+)_(?P<start>\d{8})_(?P<end>\d{8})\.(?:csv|csv\.gz|zip)$", re.I
+    r"^(?P<operator>[a-z0-9]+)_(?:[a-z0-9_-]+_)?(?P<start>\d{8})_(?P<end>\d{8})"
+    r"\.(?:csv|csv\.gz|zip)$",
+    re.I,
 )
 REQUIRED = ("date", "imei", "imsi", "msisdn")
-MAX_UNZIPPED_BYTES = 20 * 1024**3  # a dump that inflates beyond this is refused (zip bomb)
+# What a network can report at all (DIRBS's pre-validation): anything else is a malformed row.
+IMEI_TEXT = "[0-9A-Fa-f*#]{1,16}"
+# Only IMEIs of 14-16 of those characters may become devices: shorter values are counted as
+# invalid IMEIs but never listed, and nothing a spreadsheet would run (=, +, -, @) ever passes.
+MIN_LISTED_IMEI = 14
+DIGITS = "[0-9]{1,15}"
+# Radio access type codes (DIRBS's): 001-007 (3GPP RAT types), 101-105 (2G, 3G, 4G, 5G, NB-IoT).
+RAT_CODES = r"(00[1-7]|10[1-5])(\|(00[1-7]|10[1-5]))*"
+HEAD_BYTES = 64 * 1024  # rows checked for their width in Python (DuckDB forgives a trailing comma)
 SAMPLES = 20
 
 
@@ -75,7 +87,8 @@ def parse_period(name: str, operator: str) -> tuple[dt.date, dt.date]:
     match = FILE_NAME.match(name)
     if not match:
         raise InvalidInput(
-            f"file name {name!r} is not <operator>_<YYYYMMDD>_<YYYYMMDD>.csv, .csv.gz or .zip"
+            f"file name {name!r} is not <operator>[_<label>]_<YYYYMMDD>_<YYYYMMDD>.csv, "
+            ".csv.gz or .zip"
         )
     if match["operator"].lower() != operator:
         raise InvalidInput(f"file {name!r} is named for {match['operator']}, not {operator}")
@@ -89,30 +102,73 @@ def parse_period(name: str, operator: str) -> tuple[dt.date, dt.date]:
     return start, end
 
 
+class Unreadable(Exception):
+    """The file is damaged or is not what its name says: a refusal with this reason, no crash."""
+
+
 @contextmanager
-def _readable_csv(path: Path) -> Iterator[Path]:
-    """A path DuckDB can read: the file itself (.csv, .csv.gz) or the one CSV inside a zip."""
-    if not path.name.lower().endswith(".zip"):
+def _readable_csv(path: Path, limit: int) -> Iterator[Path]:
+    """A plain CSV DuckDB can read: the file itself, or the one CSV inflated from a zip or gzip
+    (never past `limit` bytes, whatever the archive declares)."""
+    name = path.name.lower()
+    if not name.endswith((".zip", ".gz")):
         yield path
         return
-    with zipfile.ZipFile(path) as archive:
-        members = [m for m in archive.infolist() if not m.is_dir()]
-        if len(members) != 1 or not members[0].filename.lower().endswith(".csv"):
-            raise InvalidInput(f"{path.name} must hold exactly one .csv file")
-        if members[0].file_size > MAX_UNZIPPED_BYTES:
-            raise InvalidInput(f"{path.name} inflates to more than {MAX_UNZIPPED_BYTES} bytes")
-        with tempfile.TemporaryDirectory(prefix="ceir-dump-") as folder:
-            target = Path(folder) / "dump.csv"
-            with archive.open(members[0]) as source, target.open("wb") as sink:
-                shutil.copyfileobj(source, sink, 1 << 20)
-            yield target
+    with tempfile.TemporaryDirectory(prefix="ceir-dump-") as folder:
+        target = Path(folder) / "dump.csv"
+        try:
+            if name.endswith(".zip"):
+                with zipfile.ZipFile(path) as archive:
+                    members = [m for m in archive.infolist() if not m.is_dir()]
+                    if len(members) != 1 or not members[0].filename.lower().endswith(".csv"):
+                        raise Unreadable(f"{path.name} must hold exactly one .csv file")
+                    if members[0].file_size > limit:
+                        raise Unreadable(f"{path.name} inflates to more than {limit} bytes")
+                    with archive.open(members[0]) as source:
+                        _inflate(source, target, limit, path.name)
+            else:
+                with gzip.open(path, "rb") as source:
+                    _inflate(source, target, limit, path.name)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error) as exc:
+            kind = "zip" if name.endswith(".zip") else "gzip"
+            raise Unreadable(f"{path.name} is not a readable {kind} file ({exc})") from exc
+        yield target
 
 
-def _header(path: Path) -> list[str]:
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
-        first = handle.readline()
-    return [name.strip().lower() for name in first.strip().split(",")]
+def _inflate(source: IO[bytes] | gzip.GzipFile, target: Path, limit: int, name: str) -> None:
+    """Copy `source` out, counting: an archive may understate its size (a bomb)."""
+    written = 0
+    with target.open("wb") as sink:
+        while chunk := source.read(1 << 20):
+            written += len(chunk)
+            if written > limit:
+                raise Unreadable(f"{name} inflates to more than {limit} bytes")
+            sink.write(chunk)
+
+
+def _header(path: Path) -> tuple[list[str], list[str]]:
+    """The header's names, and why the first rows do not fit it (a width that differs)."""
+    with path.open("rb") as handle:
+        head = handle.read(HEAD_BYTES)
+    if b"\x00" in head:
+        raise Unreadable("the file is binary or UTF-16, not UTF-8 CSV text")
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if len(head) < HEAD_BYTES or exc.start < len(head) - 4:  # not a character cut in two
+            raise Unreadable(f"the file is not UTF-8 text (byte {exc.start + 1})") from exc
+        text = head[: exc.start].decode("utf-8-sig")
+    lines = text.splitlines()
+    if len(head) == HEAD_BYTES:
+        lines = lines[:-1]  # the last line may be cut
+    rows = list(csv.reader(lines))
+    header = [name.strip().lower() for name in rows[0]] if rows else []
+    problems = [
+        f"line {number} has {len(row)} fields, the header names {len(header)}"
+        for number, row in enumerate(rows[1:], start=2)
+        if row and len(row) != len(header)
+    ]
+    return header, problems[:SAMPLES]
 
 
 def import_dump(
@@ -150,20 +206,12 @@ def import_dump(
         report.seconds = time.perf_counter() - started
         return report
 
-    with _readable_csv(path) as csv_path, open_store(settings) as con:
-        header = _header(csv_path)
-        missing = [c for c in REQUIRED if c not in header]
-        extra = [c for c in header if c not in (*REQUIRED, "rat")]
-        if missing or extra:
-            report.reasons.append(
-                "header must be date,imei,imsi,msisdn[,rat]"
-                + (f"; missing {', '.join(missing)}" if missing else "")
-                + (f"; unexpected {', '.join(extra)}" if extra else "")
-            )
-        elif unreadable := _load_rows(con, csv_path, header, path.name):
-            report.reasons.append(unreadable)
-        else:
-            _validate(con, report, operator, settings, today)
+    with open_store(settings) as con:
+        try:
+            with _readable_csv(path, rules.max_inflated_bytes) as csv_path:
+                _read_and_validate(con, report, csv_path, operator, settings, today)
+        except Unreadable as exc:
+            report.reasons.append(str(exc))
         if report.reasons:
             report.seconds = time.perf_counter() - started
             _record_refusal(db, report, actor)
@@ -186,24 +234,66 @@ def import_dump(
     return report
 
 
+def _read_and_validate(
+    con: duckdb.DuckDBPyConnection,
+    report: DumpReport,
+    csv_path: Path,
+    operator: str,
+    settings: Settings,
+    today: dt.date,
+) -> None:
+    header, misfits = _header(csv_path)
+    missing = [c for c in REQUIRED if c not in header]
+    extra = [c or "(a column with no name)" for c in header if c not in (*REQUIRED, "rat")]
+    if missing or extra:
+        report.reasons.append(
+            "header must be date,imei,imsi,msisdn[,rat]"
+            + (f"; missing {', '.join(missing)}" if missing else "")
+            + (f"; unexpected {', '.join(extra)}" if extra else "")
+        )
+    elif misfits:
+        # A trailing comma or an extra column: the rows are not what the header says.
+        report.reasons.append("rows do not match the header: " + "; ".join(misfits[:3]))
+    elif unreadable := _load_rows(con, csv_path, header, report.filename):
+        report.reasons.append(unreadable)
+    else:
+        _validate(con, report, operator, settings, today)
+
+
 def _load_rows(
     con: duckdb.DuckDBPyConnection, path: Path, header: list[str], name: str
 ) -> str | None:
-    """Every row as text in `dump_rows`; or why the file `name` (the one the operator sent,
-    whose CSV `path` may be unzipped from it) cannot be read as CSV at all."""
+    """Every row as text in `dump_rows` (empty for a missing value); or why the file
+    `name` (the one the operator sent, whose CSV `path` may be inflated from it) cannot be read
+    as CSV at all."""
     columns = {name: "VARCHAR" for name in header}
+    rat = "coalesce(rat, '')" if "rat" in header else "''"
     con.execute("DROP TABLE IF EXISTS dump_rows")
     try:
+        # Values are kept as sent: a space around an IMEI makes a malformed row (as in DIRBS),
+        # never an "invalid IMEI" device listed under a valid-looking number.
         con.execute(
-            "CREATE TEMP TABLE dump_rows AS SELECT date, imei, imsi, msisdn FROM read_csv(?, "
+            "CREATE TEMP TABLE dump_rows AS SELECT coalesce(date, '') AS date, "
+            "coalesce(imei, '') AS imei, coalesce(imsi, '') AS imsi, "
+            f"coalesce(msisdn, '') AS msisdn, {rat} AS rat FROM read_csv(?, "
             "header = true, columns = ?, store_rejects = true, quote = '\"')",
             [str(path), columns],
         )
-    except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
+    except duckdb.Error as exc:
         # Mixed line endings, a binary file renamed .csv...: refused with DuckDB's first words.
         first_line = str(exc).splitlines()[0].replace(str(path), name)
         return f"the file cannot be read as CSV ({first_line})"
     return None
+
+
+def _malformed_sql() -> str:
+    """SQL true for a row with a field that does not parse at all."""
+    return (
+        f"((imei <> '' AND NOT regexp_full_match(imei, '{IMEI_TEXT}'))"
+        f" OR (imsi <> '' AND NOT regexp_full_match(imsi, '{DIGITS}'))"
+        f" OR (msisdn <> '' AND NOT regexp_full_match(msisdn, '{DIGITS}'))"
+        f" OR (rat <> '' AND NOT regexp_full_match(rat, '{RAT_CODES}')))"
+    )
 
 
 def _validate(
@@ -218,28 +308,53 @@ def _validate(
     assert report.period_start and report.period_end
     end = min(report.period_end, today)
     own_network = " OR ".join("starts_with(imsi, ?)" for _ in home_prefixes)
+    home_msisdn = " OR ".join("starts_with(msisdn, ?)" for _ in rules.home_msisdn_prefixes)
     row = first(
         con.execute(
             f"""
+        WITH flagged AS (
+            -- Each test once per row; most rows are 14-16 digit IMEIs and 14-15 digit IMSIs,
+            -- and the slower tests run only on the others.
+            SELECT imei, imsi, msisdn, date, digits,
+                   imei <> '' AND NOT digits AND NOT regexp_matches(imei, '^[0-9]{{14}}')
+                       AS bad_imei,
+                   imsi <> '' AND NOT regexp_full_match(imsi, '[0-9]{{14,15}}') AS bad_imsi,
+                   (imei <> '' AND NOT digits AND NOT regexp_full_match(imei, '{IMEI_TEXT}'))
+                   OR (imsi <> '' AND NOT regexp_full_match(imsi, '{DIGITS}'))
+                   OR (msisdn <> '' AND NOT regexp_full_match(msisdn, '{DIGITS}'))
+                   OR (rat <> '' AND NOT regexp_full_match(rat, '{RAT_CODES}')) AS malformed
+            FROM (SELECT *, regexp_full_match(imei, '[0-9]{{14,16}}') AS digits FROM dump_rows)
+        )
         SELECT
             count(*),
-            count(*) FILTER (WHERE imei IS NULL OR imei = ''),
-            count(*) FILTER (WHERE imsi IS NULL OR imsi = ''),
-            count(*) FILTER (WHERE msisdn IS NULL OR msisdn = ''),
-            count(*) FILTER (WHERE NOT regexp_full_match(coalesce(date, ''), '[0-9]{{8}}')
+            count(*) FILTER (WHERE imei = ''),
+            count(*) FILTER (WHERE imsi = ''),
+            count(*) FILTER (WHERE msisdn = ''),
+            count(*) FILTER (WHERE imei = '' OR imsi = '' OR msisdn = ''),
+            count(*) FILTER (WHERE NOT regexp_full_match(date, '[0-9]{{8}}')
                              OR try_strptime(date, '%Y%m%d') IS NULL
                              OR try_strptime(date, '%Y%m%d')::DATE NOT BETWEEN ? AND ?),
-            count(*) FILTER (WHERE imei <> '' AND NOT regexp_matches(imei, '^[0-9]{{14}}')),
-            count(*) FILTER (WHERE regexp_full_match(imei, '[0-9]{{13}}')),
-            count(*) FILTER (WHERE imsi <> '' AND NOT regexp_full_match(imsi, '[0-9]{{14,15}}')),
+            count(*) FILTER (WHERE bad_imei),
+            count(*) FILTER (WHERE starts_with(imei, '0')),
+            count(*) FILTER (WHERE starts_with(imei, '1')
+                             OR (NOT digits AND regexp_full_match(imei, '[0-9]{{13}}'))),
+            count(*) FILTER (WHERE bad_imsi),
+            count(*) FILTER (WHERE bad_imei OR bad_imsi),
+            count(*) FILTER (WHERE malformed),
             count(*) FILTER (WHERE (imsi <> '' AND NOT starts_with(imsi, ?))
-                             OR (msisdn <> ''
-                                 AND NOT regexp_full_match(msisdn, '7?7[0-9]{{9}}|87[0-9]{{9}}'))),
+                             OR (msisdn <> '' AND NOT ({home_msisdn or "false"}))),
             count(*) FILTER (WHERE starts_with(imsi, ?) AND NOT ({own_network})),
             count(DISTINCT nullif(imei, ''))
-        FROM dump_rows
+        FROM flagged
         """,
-            [report.period_start, end, rules.home_mcc, rules.home_mcc, *home_prefixes],
+            [
+                report.period_start,
+                end,
+                rules.home_mcc,
+                *rules.home_msisdn_prefixes,
+                rules.home_mcc,
+                *home_prefixes,
+            ],
         ).fetchall()
     )
     assert row is not None
@@ -248,17 +363,21 @@ def _validate(
         null_imei,
         null_imsi,
         null_msisdn,
+        null_any,
         bad_date,
-        bad_imei,
-        short_imei,
-        bad_imsi,
+        unclean_imei,
+        zero_led,
+        zero_lost,
+        unclean_imsi,
+        unclean_any,
+        malformed_fields,
         foreign,
         other_operator,
         distinct,
     ) = row
-    malformed = first(con.execute("SELECT count(*) FROM reject_errors").fetchall())
-    malformed_rows = int(malformed[0]) if malformed else 0
-    report.rows_total = int(total) + malformed_rows
+    rejected = first(con.execute("SELECT count(*) FROM reject_errors").fetchall())
+    rejected_rows = int(rejected[0]) if rejected else 0
+    report.rows_total = int(total) + rejected_rows
     report.distinct_imeis = int(distinct)
     rows = max(report.rows_total, 1)
 
@@ -271,12 +390,21 @@ def _validate(
     share("null_imei", null_imei, rules.max_share_null_field)
     share("null_imsi", null_imsi, rules.max_share_null_field)
     share("null_msisdn", null_msisdn, rules.max_share_null_field)
-    share("invalid_imei", bad_imei, rules.max_share_invalid_imei)
-    share("invalid_imsi", bad_imsi, rules.max_share_invalid_imsi)
+    share("null_any", null_any, rules.max_share_null_any)
+    share("invalid_imei", unclean_imei, rules.max_share_invalid_imei)
+    share("invalid_imsi", unclean_imsi, rules.max_share_invalid_imsi)
+    share("invalid_imei_or_imsi", unclean_any, rules.max_share_unclean_any)
     share("foreign_imsi_or_msisdn", foreign, rules.max_share_foreign)
     share("other_operator_imsi", other_operator, rules.max_share_other_operator)
-    share("leading_zeros_lost", short_imei, rules.max_share_short_imei)
-    share("malformed_rows", malformed_rows, rules.max_share_invalid_imei)
+    share("leading_zeros_lost", zero_lost, rules.max_share_short_imei)
+    share("malformed_rows", malformed_fields + rejected_rows, rules.max_share_malformed_rows)
+    report.checks["leading_zeros_lost"]["led_by_zero"] = int(zero_led)
+    if zero_lost > zero_led and "leading_zeros_lost" not in " ".join(report.reasons):
+        # DIRBS's own test: real traffic has IMEIs led by 0 (TACs 01...) and none led by 1.
+        report.reasons.append(
+            f"leading_zeros_lost: {zero_lost} IMEIs start as if a leading 0 was stripped, "
+            f"more than the {zero_led} that start with 0"
+        )
     report.checks["dates_outside_period"] = {"count": int(bad_date)}
     if total == 0:
         report.reasons.append("the file has no rows")
@@ -288,7 +416,7 @@ def _validate(
     if not bad_date:
         report.daily_imeis = _daily_imeis(con, report)
         _check_volume(con, report, operator, settings, end)
-    if report.reasons or malformed_rows or null_imei or bad_imei or bad_imsi:  # accepted too
+    if report.reasons or rejected_rows or malformed_fields:
         report.samples = _samples(con, report.period_start, end)
 
 
@@ -315,11 +443,14 @@ def _check_volume(
 ) -> None:
     """A day with far fewer distinct IMEIs than this operator's recent average is truncated."""
     assert report.period_start
+    # The last 30 days with data, whenever they were (as DIRBS does): a previous month sent
+    # again is measured against today's volume, not against the silence before it.
     usual = first(
         con.execute(
-            "SELECT avg(distinct_imeis), count(*) FROM daily_volume "
-            "WHERE operator = ? AND day BETWEEN ? - INTERVAL 30 DAY AND ? - INTERVAL 1 DAY",
-            [operator, report.period_start, report.period_start],
+            "SELECT avg(n), count(*) FROM (SELECT day, sum(distinct_imeis) AS n FROM daily_volume "
+            "WHERE operator = ? AND sha256 <> ? GROUP BY day HAVING sum(distinct_imeis) > 0 "
+            "ORDER BY day DESC LIMIT 30)",
+            [operator, report.sha256],
         ).fetchall()
     )
     if not (usual and usual[1] and usual[0]):
@@ -359,10 +490,11 @@ def _samples(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> li
         f"""
         SELECT line, date, imei, imsi, msisdn FROM (
             SELECT row_number() OVER () + 1 AS line, * FROM dump_rows
-        ) WHERE imei IS NULL OR imei = '' OR NOT regexp_matches(imei, '^[0-9]{{14}}')
+        ) WHERE imei = '' OR NOT regexp_matches(imei, '^[0-9]{{14}}')
             OR try_strptime(date, '%Y%m%d') IS NULL
             OR try_strptime(date, '%Y%m%d')::DATE NOT BETWEEN ? AND ?
             OR (imsi <> '' AND NOT regexp_full_match(imsi, '[0-9]{{14,15}}'))
+            OR {_malformed_sql()}
         LIMIT {SAMPLES}
         """,
         [start, end],
@@ -375,7 +507,15 @@ def _samples(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> li
 
 
 def _stage(con: duckdb.DuckDBPyConnection, report: DumpReport, operator: str) -> None:
-    """Aggregate rows to (IMEI, IMSI, MSISDN) with first and last day; a re-run replaces them."""
+    """Aggregate rows to (IMEI, IMSI, MSISDN) with first and last day; a re-run replaces them.
+
+    Rows that do not parse, and IMEIs too short to be a device, stop here: counted in the
+    report, never listed. (A row whose IMEI is not IMEI_TEXT is malformed, so a length test
+    suffices once malformed rows are out.)
+    """
+    keep = f"length(imei) >= {MIN_LISTED_IMEI}"
+    if report.checks.get("malformed_rows", {}).get("count"):
+        keep += f" AND NOT {_malformed_sql()}"
     con.execute("BEGIN")
     try:
         # Reported values that are not IMEIs keep their text under a negative id.
@@ -383,10 +523,10 @@ def _stage(con: duckdb.DuckDBPyConnection, report: DumpReport, operator: str) ->
             """
             INSERT INTO raw_imeis
             SELECT -(coalesce((SELECT max(-id) FROM raw_imeis), 0) + row_number() OVER ()), raw
-            FROM (SELECT DISTINCT upper(trim(imei)) AS raw FROM dump_rows
-                  WHERE imei <> '' AND NOT regexp_matches(imei, '^[0-9]{14}')) fresh
+            FROM (SELECT DISTINCT upper(imei) AS raw FROM dump_rows
+                  WHERE $keep AND NOT regexp_matches(imei, '^[0-9]{14}')) fresh
             WHERE raw NOT IN (SELECT raw FROM raw_imeis)
-            """
+            """.replace("$keep", keep)
         )
         con.execute(
             "DELETE FROM staged WHERE operator = ? AND sha256 = ?", [operator, report.sha256]
@@ -397,7 +537,7 @@ def _stage(con: duckdb.DuckDBPyConnection, report: DumpReport, operator: str) ->
         con.execute(
             """
             INSERT INTO staged
-            SELECT ?, ?, key, try_cast(nullif(imsi, '') AS BIGINT),
+            SELECT $operator, $sha256, key, try_cast(nullif(imsi, '') AS BIGINT),
                    try_cast(CASE WHEN length(msisdn) = 11 AND starts_with(msisdn, '8')
                                  THEN '7' || substr(msisdn, 2) ELSE nullif(msisdn, '') END
                             AS BIGINT),
@@ -406,12 +546,12 @@ def _stage(con: duckdb.DuckDBPyConnection, report: DumpReport, operator: str) ->
                 SELECT d.imsi, d.msisdn, strptime(d.date, '%Y%m%d')::DATE AS day,
                        CASE WHEN regexp_matches(d.imei, '^[0-9]{14}')
                             THEN substr(d.imei, 1, 14)::BIGINT ELSE r.id END AS key
-                FROM dump_rows d LEFT JOIN raw_imeis r ON r.raw = upper(trim(d.imei))
-                WHERE d.imei <> ''
+                FROM (SELECT * FROM dump_rows WHERE $keep) d
+                LEFT JOIN raw_imeis r ON r.raw = upper(d.imei)
             )
             GROUP BY ALL
-            """,
-            [operator, report.sha256],
+            """.replace("$keep", keep),
+            {"operator": operator, "sha256": report.sha256},
         )
         if report.daily_imeis:
             con.executemany(

@@ -193,6 +193,8 @@ def _current_lists(
                coalesce(l.language, '{settings.default_language}') AS language,
                {_sms_sql()} AS sms_text
         FROM notified_pairs p LEFT JOIN languages l ON l.msisdn = p.msisdn
+        -- a notice needs a number to go to: rows without one are counted, not sent
+        WHERE p.msisdn IS NOT NULL
         """
     )
     con.execute(
@@ -213,6 +215,12 @@ def _current_lists(
         [since],
     )
     con.unregister("operators")
+
+
+def not_reachable(con: duckdb.DuckDBPyConnection) -> int:
+    """Notified (IMEI, IMSI) rows of the current lists that have no MSISDN to send the SMS to."""
+    row = first(con.execute("SELECT count(*) FROM notified_pairs WHERE msisdn IS NULL").fetchall())
+    return int(row[0]) if row else 0
 
 
 def _attach_languages(db: Session, con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
