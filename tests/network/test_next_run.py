@@ -55,7 +55,9 @@ def test_a_phone_seen_days_ago_then_reported_stolen_is_on_the_next_block_lists(
     db_session: Session, settings: Settings, tmp_path: Path
 ) -> None:
     seed(db_session, register_phone=True)
-    run_day(db_session, settings, tmp_path, day(1), traffic([(PHONE, "401020000008001", "")]))
+    run_day(
+        db_session, settings, tmp_path, day(1), traffic([(PHONE, "401020000008001", "77010008001")])
+    )
     run_day(db_session, settings, tmp_path, day(2), traffic([]))
     report = report_by_police(
         db_session,
@@ -80,7 +82,9 @@ def test_a_revoked_registration_of_a_phone_seen_days_ago_is_notified_next_run(
     db_session: Session, settings: Settings, tmp_path: Path
 ) -> None:
     seed(db_session, register_phone=True)
-    run_day(db_session, settings, tmp_path, day(1), traffic([(PHONE, "401020000008001", "")]))
+    run_day(
+        db_session, settings, tmp_path, day(1), traffic([(PHONE, "401020000008001", "77010008001")])
+    )
     run_day(db_session, settings, tmp_path, day(2), traffic([]))
     device = select(DeviceImei.device_id).where(DeviceImei.imei_key == int(PHONE[:14]))
     db_session.execute(
@@ -102,7 +106,9 @@ def test_a_registration_resolves_and_a_passing_block_date_blocks_a_phone_not_see
         settings,
         tmp_path,
         day(1),
-        traffic([(PHONE, "401020000008001", ""), (other, "401020000008003", "")]),
+        traffic(
+            [(PHONE, "401020000008001", "77010008001"), (other, "401020000008003", "77010008003")]
+        ),
     )
     register_device(db_session, [other])
     db_session.commit()
@@ -117,7 +123,9 @@ def test_an_appeal_opened_holds_the_block_and_its_decision_releases_it_next_run(
     db_session: Session, settings: Settings, tmp_path: Path
 ) -> None:
     seed(db_session, register_phone=False)
-    run_day(db_session, settings, tmp_path, day(1), traffic([(PHONE, "401020000008001", "")]))
+    run_day(
+        db_session, settings, tmp_path, day(1), traffic([(PHONE, "401020000008001", "77010008001")])
+    )
     pause = BlockPause(imei=PHONE[:14], reason="appeal", reference="A-1", created_at=utcnow())
     db_session.add(pause)
     db_session.commit()
@@ -150,7 +158,9 @@ def test_a_rerun_of_the_latest_day_keeps_states_flags_and_list_bytes(
 ) -> None:
     seed(db_session, register_phone=False)
     clones = [(CLONED, f"401029{n:09d}", f"7702{n:07d}") for n in range(7)]
-    run_day(db_session, settings, tmp_path, day(1), traffic([(PHONE, "401020000008001", "")]))
+    run_day(
+        db_session, settings, tmp_path, day(1), traffic([(PHONE, "401020000008001", "77010008001")])
+    )
     first = run_day(db_session, settings, tmp_path, day(2), traffic(clones))
     before = snapshot(db_session, settings, first.run_id)
     assert before[1] == [(CLONED[:14], "duplicate", day(2))]

@@ -416,7 +416,8 @@ def _validate(
     if not bad_date:
         report.daily_imeis = _daily_imeis(con, report)
         _check_volume(con, report, operator, settings, end)
-    if report.reasons or rejected_rows or malformed_fields:
+    # Accepted files name their bad rows too (count and lines), not only refused ones.
+    if report.reasons or rejected_rows or malformed_fields or null_imei or unclean_any:
         report.samples = _samples(con, report.period_start, end)
 
 
@@ -486,9 +487,24 @@ def _samples(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> li
             f"SELECT line, error_message FROM reject_errors ORDER BY line LIMIT {SAMPLES}"
         ).fetchall()
     ]
+    # The first rule a row breaks, in words: the operator fixes the file from these lines.
     rows = con.execute(
         f"""
-        SELECT line, date, imei, imsi, msisdn FROM (
+        SELECT line, date, imei, imsi, msisdn, CASE
+            WHEN imei = '' THEN 'no IMEI'
+            WHEN NOT regexp_full_match(imei, '{IMEI_TEXT}')
+                THEN 'IMEI ' || '''' || imei || '''' || ' is not 14-16 digits or hex characters'
+            WHEN NOT regexp_matches(imei, '^[0-9]{{14}}')
+                THEN 'IMEI ' || '''' || imei || '''' || ' does not start with 14 digits'
+            WHEN imsi <> '' AND NOT regexp_full_match(imsi, '[0-9]{{14,15}}')
+                THEN 'IMSI ' || '''' || imsi || '''' || ' is not 14-15 digits'
+            WHEN msisdn <> '' AND NOT regexp_full_match(msisdn, '{DIGITS}')
+                THEN 'MSISDN ' || '''' || msisdn || '''' || ' is not up to 15 digits'
+            WHEN rat <> '' AND NOT regexp_full_match(rat, '{RAT_CODES}')
+                THEN 'RAT ' || '''' || rat || '''' || ' is not a list of known codes'
+            ELSE 'date ' || '''' || date || '''' || ' is not YYYYMMDD within the file''s period'
+        END || ' (IMEI ' || imei || ')' AS reason
+        FROM (
             SELECT row_number() OVER () + 1 AS line, * FROM dump_rows
         ) WHERE imei = '' OR NOT regexp_matches(imei, '^[0-9]{{14}}')
             OR try_strptime(date, '%Y%m%d') IS NULL
@@ -499,9 +515,16 @@ def _samples(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> li
         """,
         [start, end],
     ).fetchall()
-    for line, date, imei, imsi, msisdn in rows:
+    for line, date, imei, imsi, msisdn, reason in rows:
         found.append(
-            {"line": int(line), "date": date, "imei": imei, "imsi": imsi, "msisdn": msisdn}
+            {
+                "line": int(line),
+                "date": date,
+                "imei": imei,
+                "imsi": imsi,
+                "msisdn": msisdn,
+                "reason": reason,
+            }
         )
     return found
 
