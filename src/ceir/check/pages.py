@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 from ceir.check.api import sale_of
 from ceir.check.presentation import describe, registered_on, sale_text, signal_text, source_text
 from ceir.check.service import check_imei
+from ceir.i18n import LANGUAGES, normalise_language
 from ceir.web.deps import get_db
-from ceir.web.i18n import COOKIE_NAME, LANGUAGES, normalise_language, select_language, templates
-from ceir.web.ratelimit import public_rate_limit
+from ceir.web.limits import public_rate_limit
+from ceir.web.templating import COOKIE_NAME, select_language, templates
 
 router = APIRouter(tags=["pages"])
 

@@ -20,8 +20,9 @@ from ceir.citizens.device_models import ReportKind
 from ceir.citizens.models import CitizenSession
 from ceir.citizens.service import Applicant
 from ceir.db import utcnow
-from ceir.web.i18n import gettext, select_language
-from ceir.web.ratelimit import RateLimited
+from ceir.i18n import gettext
+from ceir.ratelimit import RateLimited
+from ceir.web.templating import select_language
 
 # No prefix of its own: the citizens' router it joins adds /citizen.
 router: APIRouter = APIRouter(tags=["citizens"], include_in_schema=False)

@@ -27,16 +27,11 @@ from ceir.citizens.models import Application, CitizenSession
 from ceir.config import Settings
 from ceir.db import utcnow
 from ceir.errors import Forbidden, InvalidInput, NotFound
+from ceir.i18n import LANGUAGES, gettext, normalise_language
+from ceir.ratelimit import RateLimited, RateLimiter
 from ceir.web.deps import get_db
-from ceir.web.i18n import (
-    COOKIE_NAME,
-    LANGUAGES,
-    gettext,
-    normalise_language,
-    select_language,
-    templates,
-)
-from ceir.web.ratelimit import RateLimited, RateLimiter, client_address
+from ceir.web.limits import client_address
+from ceir.web.templating import COOKIE_NAME, select_language, templates
 
 router = APIRouter(prefix="/citizen", tags=["citizens"], include_in_schema=False)
 

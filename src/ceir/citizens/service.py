@@ -39,12 +39,12 @@ from ceir.db import utcnow
 from ceir.eir import journal
 from ceir.eir.index import DeviceCode
 from ceir.errors import CeirError, NotFound
+from ceir.i18n import gettext
 from ceir.network.models import BlockPause, DeviceState, DeviceStateName, StolenDevice
 from ceir.registry.models import DeviceImei, Registration, RegistrationSource
 from ceir.registry.service import find_registration, register_device
 from ceir.sms import service as sms
 from ceir.tac.service import lookup as tac_lookup
-from ceir.web.i18n import gettext
 
 ALMATY = ZoneInfo("Asia/Almaty")
 AUTO_ACTOR = "system:auto-check"

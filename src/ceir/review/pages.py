@@ -22,19 +22,14 @@ from ceir.citizens.service import DecisionRefused
 from ceir.config import Settings
 from ceir.db import utcnow
 from ceir.errors import CeirError, Forbidden, InvalidInput
+from ceir.i18n import LANGUAGES, get_translations, normalise_language
+from ceir.ratelimit import RateLimiter
 from ceir.review import service
 from ceir.review.models import Role
 from ceir.review.service import Permission, SignedIn
 from ceir.web.deps import get_db
-from ceir.web.i18n import (
-    COOKIE_NAME,
-    LANGUAGES,
-    get_translations,
-    normalise_language,
-    select_language,
-    templates,
-)
-from ceir.web.ratelimit import RateLimiter, client_address
+from ceir.web.limits import client_address
+from ceir.web.templating import COOKIE_NAME, select_language, templates
 
 DISPLAY_TIMEZONE = ZoneInfo("Asia/Almaty")
 PAGE_SIZE = 50
@@ -657,6 +652,6 @@ def audit_page(
 
 # Lost and stolen reports for the police live in their own module, which uses the helpers above;
 # imported last so that they exist when it loads.
-from ceir.review import police  # noqa: E402
+from ceir.review import police_pages  # noqa: E402
 
-router.include_router(police.router)
+router.include_router(police_pages.router)

@@ -59,7 +59,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SUPERVISOR: frozenset(Permission),
     # Auditors read the trail of who did what; they neither decide nor open citizens' files.
     Role.AUDITOR: frozenset({Permission.READ_AUDIT}),
-    # The police act only on lost and stolen reports (ceir.review.police checks the role itself).
+    # The police act only on lost and stolen reports (review/police_pages.py checks the role).
     Role.POLICE: frozenset(),
 }
 

@@ -13,12 +13,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from ceir.citizens.models import ApplicationKind
+from ceir.i18n import LANGUAGES, get_translations
 from ceir.registry.models import RegistrationSource
 from ceir.stats import service
 from ceir.stats.charts import Chart, Series, build
 from ceir.stats.config import StatsSettings, get_stats_settings
 from ceir.stats.deps import get_datasets, get_period
-from ceir.web.i18n import LANGUAGES, get_translations, select_language, templates
+from ceir.web.templating import select_language, templates
 
 router = APIRouter(tags=["pages"])
 

@@ -26,12 +26,13 @@ from ceir.errors import CeirError
 from ceir.network import api as network_api
 from ceir.partners import api as partners_api
 from ceir.partners import declarations_api
+from ceir.ratelimit import RateLimited, RateLimiter
 from ceir.review import pages as review_pages
-from ceir.stats import routes as stats_routes
+from ceir.stats import api as stats_api
+from ceir.stats import pages as stats_pages
 from ceir.stats.service import CheckTally
-from ceir.web.i18n import select_language, templates
 from ceir.web.metrics import Metrics, MetricsMiddleware
-from ceir.web.ratelimit import RateLimited, RateLimiter
+from ceir.web.templating import select_language, templates
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -72,7 +73,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(borders_api.router)
     app.include_router(citizen_pages.router)
     app.include_router(review_pages.router)
-    app.include_router(stats_routes.router)
+    app.include_router(stats_pages.router)
+    app.include_router(stats_api.router)
     _add_operations_routes(app)
     _add_error_handlers(app)
     return app

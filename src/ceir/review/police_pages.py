@@ -18,11 +18,12 @@ from ceir.citizens import stolen
 from ceir.citizens.device_models import ReportKind
 from ceir.db import utcnow
 from ceir.errors import Forbidden
+from ceir.i18n import gettext
 from ceir.review import pages as base
 from ceir.review import service
 from ceir.review.models import Role
 from ceir.review.service import SignedIn
-from ceir.web.i18n import gettext, select_language
+from ceir.web.templating import select_language
 
 # No prefix of its own: the back office's router it joins adds /officers.
 router: APIRouter = APIRouter(tags=["back office"], route_class=base._OfficerRoute)
