@@ -24,9 +24,9 @@ from ceir.db import utcnow
 from ceir.errors import CeirError, Forbidden, InvalidInput
 from ceir.i18n import LANGUAGES, get_translations, normalise_language
 from ceir.ratelimit import RateLimiter
-from ceir.review import service
+from ceir.review import audit_log, decisions, officers, queue, reasons
 from ceir.review.models import Role
-from ceir.review.service import Permission, SignedIn
+from ceir.review.officers import Permission, SignedIn
 from ceir.web.deps import get_db
 from ceir.web.limits import client_address
 from ceir.web.templating import COOKIE_NAME, select_language, templates
@@ -112,14 +112,14 @@ def signed_in(request: Request, db: Annotated[Session, Depends(get_db)]) -> Sign
     """The officer of the request's session; browsers without one go to the sign-in page."""
     settings = _settings(request)
     token = request.cookies.get(_cookie_names(settings)[0])
-    signed = service.find_session(db, token, utcnow())
+    signed = officers.find_session(db, token, utcnow())
     if signed is not None:
         return signed
     if _wants_page(request):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         location = "/officers/sign-in?" + urlencode({"next": target})
         raise HTTPException(303, "Sign in first.", headers={"Location": location})
-    raise service.SignInRequired("Sign in as an officer first.")
+    raise officers.SignInRequired("Sign in as an officer first.")
 
 
 CurrentOfficer = Annotated[SignedIn, Depends(signed_in)]
@@ -128,18 +128,18 @@ CsrfField = Annotated[str, Form(max_length=128)]
 
 
 def _check_csrf(signed: SignedIn, presented: str) -> None:
-    if not service.csrf_matches(signed, presented):
+    if not officers.csrf_matches(signed, presented):
         raise Forbidden("The form's security token is missing or wrong; reload the page.")
 
 
 def _require(signed: SignedIn, permission: Permission) -> None:
-    service.require(signed.officer, permission)
+    officers.require(signed.officer, permission)
 
 
 def _home(signed: SignedIn) -> str:
-    if service.can(signed.officer, Permission.REVIEW):
+    if officers.can(signed.officer, Permission.REVIEW):
         return "/officers/queue"
-    if Role.POLICE in service.roles_of(signed.officer) and not service.can(
+    if Role.POLICE in officers.roles_of(signed.officer) and not officers.can(
         signed.officer, Permission.READ_AUDIT
     ):
         return "/officers/stolen"
@@ -193,11 +193,11 @@ def _page(
         "lang": lang,
         "officer": signed.officer if signed else None,
         "csrf": signed.session.csrf_token if signed else "",
-        "perms": {p.value for p in service.permissions_of(signed.officer)} if signed else set(),
+        "perms": {p.value for p in officers.permissions_of(signed.officer)} if signed else set(),
         "language_links": _language_links(request),
         "local_time": local_time,
         "waiting": lambda delta: waiting_text(delta, lang),
-        "reason_text": lambda code: service.reason_text(code, lang) if code else "—",
+        "reason_text": lambda code: reasons.reason_text(code, lang) if code else "—",
         **(context or {}),
     }
     response = templates.TemplateResponse(request, template, full, status_code=status)
@@ -275,7 +275,7 @@ def sign_in_page(
     next_path: Annotated[str | None, Query(alias="next", max_length=512)] = None,
 ) -> Response:
     settings = _settings(request)
-    signed = service.find_session(db, request.cookies.get(_cookie_names(settings)[0]), utcnow())
+    signed = officers.find_session(db, request.cookies.get(_cookie_names(settings)[0]), utcnow())
     if signed is not None:
         return _redirect(_safe_next(next_path) or _home(signed))
     return _sign_in_form(request, next_path=_safe_next(next_path))
@@ -286,7 +286,7 @@ def sign_in(
     request: Request,
     db: Db,
     username: Annotated[str, Form(max_length=64)] = "",
-    password: Annotated[str, Form(max_length=service.PASSWORD_MAX_LENGTH)] = "",
+    password: Annotated[str, Form(max_length=officers.PASSWORD_MAX_LENGTH)] = "",
     csrf_token: CsrfField = "",
     next_path: Annotated[str, Form(alias="next", max_length=512)] = "",
 ) -> Response:
@@ -315,7 +315,7 @@ def sign_in(
             status=403,
         )
     now = utcnow()
-    officer = service.authenticate(db, username, password, now, client, settings)
+    officer = officers.authenticate(db, username, password, now, client, settings)
     if officer is None:
         minutes = settings.officers.lockout_minutes
         attempts = settings.officers.max_failed_logins
@@ -331,7 +331,7 @@ def sign_in(
             % {"attempts": attempts, "minutes": minutes},
             status=401,
         )
-    token, session = service.start_session(db, officer, now, settings)
+    token, session = officers.start_session(db, officer, now, settings)
     signed = SignedIn(officer=officer, session=session)
     response = _redirect(next_target or _home(signed))
     session_cookie, form_cookie_name = _cookie_names(settings)
@@ -352,7 +352,7 @@ def sign_out(
     request: Request, db: Db, signed: CurrentOfficer, csrf_token: CsrfField = ""
 ) -> Response:
     _check_csrf(signed, csrf_token)
-    service.end_session(db, signed, utcnow())
+    officers.end_session(db, signed, utcnow())
     settings = _settings(request)
     response = _redirect("/officers/sign-in")
     response.delete_cookie(
@@ -391,8 +391,8 @@ def queue_page(
     if assigned == "me":
         assigned_to = signed.officer.id
     elif assigned == "nobody":
-        assigned_to = service.UNASSIGNED
-    result = service.queue(
+        assigned_to = queue.UNASSIGNED
+    result = queue.queue(
         db,
         signed.officer,
         now=now,
@@ -445,7 +445,7 @@ def _case_page(
     error: str | None = None,
     status: int = 200,
 ) -> Response:
-    case_file = service.case(db, public_id, signed.officer)
+    case_file = queue.case(db, public_id, signed.officer)
     application = case_file.application
     officer = signed.officer
     in_review = application.status == ApplicationStatus.IN_REVIEW
@@ -466,14 +466,16 @@ def _case_page(
                 (key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
                 for key, value in (application.auto_check or {}).items()
             ],
-            "can_decide": in_review and service.can(officer, Permission.DECIDE),
-            "can_reassign": in_review and service.can(officer, Permission.REASSIGN),
-            "can_reverse": decided and service.can(officer, Permission.REVERSE),
+            "can_decide": in_review and officers.can(officer, Permission.DECIDE),
+            "can_reassign": in_review and officers.can(officer, Permission.REASSIGN),
+            "can_reverse": decided and officers.can(officer, Permission.REVERSE),
             "reverse_to": reverse_to,
-            "approve_reasons": service.reasons_for("approve"),
-            "reject_reasons": service.reasons_for("reject"),
-            "reverse_reasons": service.reasons_for(reverse_to),
-            "reviewers": service.reviewers(db) if service.can(officer, Permission.REASSIGN) else [],
+            "approve_reasons": reasons.reasons_for("approve"),
+            "reject_reasons": reasons.reasons_for("reject"),
+            "reverse_reasons": reasons.reasons_for(reverse_to),
+            "reviewers": officers.reviewers(db)
+            if officers.can(officer, Permission.REASSIGN)
+            else [],
             "error": error,
         },
         status,
@@ -514,12 +516,12 @@ def decide(
     public_id: str,
     outcome: Annotated[Literal["approve", "reject"], Form()],
     reason: Annotated[str, Form(max_length=64)] = "",
-    note: Annotated[str, Form(max_length=service.NOTE_MAX_LENGTH)] = "",
+    note: Annotated[str, Form(max_length=reasons.NOTE_MAX_LENGTH)] = "",
     csrf_token: CsrfField = "",
 ) -> Response:
     _check_csrf(signed, csrf_token)
     try:
-        service.decide(
+        decisions.decide(
             db,
             public_id,
             signed.officer,
@@ -529,7 +531,7 @@ def decide(
             now=utcnow(),
             settings=_settings(request),
         )
-    except (InvalidInput, service.WrongState, DecisionRefused) as exc:
+    except (InvalidInput, decisions.WrongState, DecisionRefused) as exc:
         return _case_error(request, db, signed, public_id, exc)
     return _redirect("/officers/queue?" + urlencode({"done": public_id}))
 
@@ -545,8 +547,8 @@ def reassign(
 ) -> Response:
     _check_csrf(signed, csrf_token)
     try:
-        service.reassign(db, public_id, signed.officer, to_username=officer or None, now=utcnow())
-    except (InvalidInput, service.WrongState, DecisionRefused) as exc:
+        decisions.reassign(db, public_id, signed.officer, to_username=officer or None, now=utcnow())
+    except (InvalidInput, decisions.WrongState, DecisionRefused) as exc:
         return _case_error(request, db, signed, public_id, exc)
     return _redirect(f"/officers/cases/{public_id}")
 
@@ -558,12 +560,12 @@ def reverse(
     signed: CurrentOfficer,
     public_id: str,
     reason: Annotated[str, Form(max_length=64)] = "",
-    note: Annotated[str, Form(max_length=service.NOTE_MAX_LENGTH)] = "",
+    note: Annotated[str, Form(max_length=reasons.NOTE_MAX_LENGTH)] = "",
     csrf_token: CsrfField = "",
 ) -> Response:
     _check_csrf(signed, csrf_token)
     try:
-        service.reverse(
+        decisions.reverse(
             db,
             public_id,
             signed.officer,
@@ -572,14 +574,14 @@ def reverse(
             now=utcnow(),
             settings=_settings(request),
         )
-    except (InvalidInput, service.WrongState, DecisionRefused) as exc:
+    except (InvalidInput, decisions.WrongState, DecisionRefused) as exc:
         return _case_error(request, db, signed, public_id, exc)
     return _redirect(f"/officers/cases/{public_id}")
 
 
 @router.get("/documents/{document_id}", include_in_schema=False)
 def document(request: Request, db: Db, signed: CurrentOfficer, document_id: str) -> Response:
-    row, path = service.open_document(db, document_id, signed.officer, _settings(request))
+    row, path = queue.open_document(db, document_id, signed.officer, _settings(request))
     inline = row.content_type in INLINE_TYPES
     return FileResponse(
         path,
@@ -610,7 +612,7 @@ def audit_page(
     until: Annotated[dt.date | None, Query()] = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
-    result = service.search_audit(
+    result = audit_log.search_audit(
         db,
         signed.officer,
         actor=actor or None,

@@ -19,10 +19,10 @@ from ceir.citizens.device_models import ReportKind
 from ceir.db import utcnow
 from ceir.errors import Forbidden
 from ceir.i18n import gettext
+from ceir.review import officers
 from ceir.review import pages as base
-from ceir.review import service
 from ceir.review.models import Role
-from ceir.review.service import SignedIn
+from ceir.review.officers import SignedIn
 from ceir.web.templating import select_language
 
 # No prefix of its own: the back office's router it joins adds /officers.
@@ -31,7 +31,7 @@ router: APIRouter = APIRouter(tags=["back office"], route_class=base._OfficerRou
 
 def require_police(signed: SignedIn) -> None:
     officer = signed.officer
-    if not (officer.active and Role.POLICE in service.roles_of(officer)):
+    if not (officer.active and Role.POLICE in officers.roles_of(officer)):
         raise Forbidden(f"Officer {officer.username!r} may not act on stolen reports.")
 
 
@@ -47,7 +47,7 @@ def _reports_page(
     reports = stolen.reports_in_force(db)
     audit.record(
         db,
-        actor=service.actor_of(signed.officer),
+        actor=officers.actor_of(signed.officer),
         action="police.view_reports",
         object_type="device_report",
         object_id="in_force",
@@ -91,7 +91,7 @@ def add_report(
             imei,
             kind=ReportKind(kind),
             police_reference=police_reference,
-            actor=service.actor_of(signed.officer),
+            actor=officers.actor_of(signed.officer),
             now=utcnow(),
         )
     except stolen.ReportRefused as exc:
@@ -108,7 +108,7 @@ def confirm_report(
 ) -> Response:
     require_police(signed)
     base._check_csrf(signed, csrf_token)
-    stolen.confirm_report(db, report_id, actor=service.actor_of(signed.officer), now=utcnow())
+    stolen.confirm_report(db, report_id, actor=officers.actor_of(signed.officer), now=utcnow())
     return base._redirect("/officers/stolen")
 
 
@@ -118,5 +118,5 @@ def cancel_report(
 ) -> Response:
     require_police(signed)
     base._check_csrf(signed, csrf_token)
-    stolen.cancel_by_police(db, report_id, actor=service.actor_of(signed.officer), now=utcnow())
+    stolen.cancel_by_police(db, report_id, actor=officers.actor_of(signed.officer), now=utcnow())
     return base._redirect("/officers/stolen")
