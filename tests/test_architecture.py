@@ -78,3 +78,17 @@ def test_the_architecture_check_sees_an_edge_import() -> None:
     assert not _is_web_edge("ceir.citizens.service") and not _is_web_edge("ceir.i18n")
     imports = _imports(PACKAGE / "web" / "app.py")
     assert "fastapi" in imports and "ceir.citizens.pages" in imports
+
+
+def test_only_the_app_includes_routers() -> None:
+    """Every router joins the app in web/app.py; none is included from the bottom of another."""
+    including = sorted(
+        _module_name(path)
+        for path in PACKAGE.rglob("*.py")
+        if path != PACKAGE / "web" / "app.py"
+        and any(
+            isinstance(node, ast.Attribute) and node.attr == "include_router"
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        )
+    )
+    assert including == []

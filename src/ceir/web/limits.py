@@ -1,12 +1,15 @@
-"""Rate limits at the edge: who the client is (behind our proxies) and the public-lookup guard."""
+"""Rate limits at the edge: who the client is (behind our proxies), limiters per app, guards."""
 
 from __future__ import annotations
 
 import ipaddress
+import threading
 
 from fastapi import Request
 
-from ceir.ratelimit import RateLimited
+from ceir.ratelimit import RateLimited, RateLimiter
+
+_limiters_lock = threading.Lock()
 
 
 def client_address(request: Request, trusted_proxies: list[str]) -> str:
@@ -35,3 +38,16 @@ def public_rate_limit(request: Request) -> None:
     retry_after = state.public_limiter.hit(client_address(request, state.settings.trusted_proxies))
     if retry_after:
         raise RateLimited(retry_after)
+
+
+def app_limiter(request: Request, name: str, per_minute: int) -> RateLimiter:
+    """The app's limiter called `name`, made on first use (each app, as in tests, has its own)."""
+    state = request.app.state
+    limiter: RateLimiter | None = getattr(state, name, None)
+    if limiter is None:
+        with _limiters_lock:
+            limiter = getattr(state, name, None)
+            if limiter is None:
+                limiter = RateLimiter(per_minute)
+                setattr(state, name, limiter)
+    return limiter
