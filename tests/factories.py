@@ -232,7 +232,7 @@ def add_officer(
     full_name: str | None = None,
     password: str = OFFICER_PASSWORD,
 ) -> Officer:
-    from ceir.review.service import create_officer
+    from ceir.review.officers import create_officer
 
     officer = create_officer(
         session, username, full_name or username.title(), password, list(roles), "test"

@@ -108,7 +108,7 @@ def other_language_phrases(html: str, lang: str) -> list[str]:
     A template that renders without the page's language falls back to the default one: Russian
     on a Kazakh page is as wrong as English, and no Latin-letter check sees it.
     """
-    from ceir.web.i18n import get_translations
+    from ceir.i18n import get_translations
 
     other = "ru" if lang == "kk" else "kk"
     ours = get_translations(lang)

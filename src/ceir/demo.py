@@ -207,7 +207,7 @@ def _load_network_and_people(
     from ceir.network.models import ClassificationRun
     from ceir.network.subscribers import import_subscribers
     from ceir.review.models import Officer
-    from ceir.review.service import create_officer
+    from ceir.review.officers import create_officer
 
     rng = random.Random(seed)
     iin = _demo_iin()

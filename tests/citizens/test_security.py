@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
@@ -78,7 +79,9 @@ def test_signed_out_visitors_are_sent_to_sign_in_everywhere(
         "/citizen/applications/new/appeal",
     ):
         answer = anonymous.get(url, follow_redirects=False)
-        assert answer.headers["location"] == "/citizen/sign-in", url
+        assert answer.status_code == 303, url
+        # Back to the page asked for once signed in.
+        assert answer.headers["location"] == "/citizen/sign-in?" + urlencode({"next": url}), url
 
 
 def test_a_stranger_cannot_post_with_their_own_token_into_anothers_session(

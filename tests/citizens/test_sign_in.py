@@ -7,8 +7,10 @@ import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -181,7 +183,57 @@ def test_sign_out_ends_the_session(make_citizen: Callable[[int], Citizen]) -> No
     citizen = make_citizen(1)
     assert citizen.post("/citizen/sign-out", {}).status_code == 303  # type: ignore[attr-defined]
     answer = citizen.get("/citizen/applications")
-    assert answer.headers["location"] == "/citizen/sign-in"  # type: ignore[attr-defined]
+    location = answer.headers["location"]  # type: ignore[attr-defined]
+    assert location == "/citizen/sign-in?next=%2Fcitizen%2Fapplications"
+
+
+def _sign_in_from(client: TestClient, db_session: Session, sign_in_url: str) -> object:
+    """Sign in starting from `sign_in_url`; returns the answer to the code."""
+    page = client.get(sign_in_url)
+    client.post(
+        "/citizen/sign-in",
+        data={"csrf_token": csrf_of(page.text), "iin": IIN, "phone": MSISDN},
+        follow_redirects=False,
+    )
+    code_page = client.get("/citizen/code")
+    return client.post(
+        "/citizen/code",
+        data={"csrf_token": csrf_of(code_page.text), "code": last_code(db_session, MSISDN)},
+        follow_redirects=False,
+    )
+
+
+def test_a_signed_out_visitor_returns_to_the_page_they_asked_for(
+    new_client: Callable[[], TestClient], db_session: Session
+) -> None:
+    add_subscriber(db_session, MSISDN, IIN)
+    client = new_client()
+
+    asked = client.get("/citizen/devices?handed_over=1", follow_redirects=False)
+    assert asked.status_code == 303
+    location = asked.headers["location"]
+    assert location == "/citizen/sign-in?next=%2Fcitizen%2Fdevices%3Fhanded_over%3D1"
+
+    entered = _sign_in_from(client, db_session, location)
+    assert entered.headers["location"] == "/citizen/devices?handed_over=1"  # type: ignore[attr-defined]
+    # Signed in, the same sign-in link goes straight on.
+    again = client.get(location, follow_redirects=False)
+    assert again.headers["location"] == "/citizen/devices?handed_over=1"
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["https://evil.example/", "//evil.example/citizen/", "/officers/queue", "/citizen/\\evil"],
+)
+def test_a_return_address_outside_the_portal_is_ignored(
+    new_client: Callable[[], TestClient], db_session: Session, target: str
+) -> None:
+    add_subscriber(db_session, MSISDN, IIN)
+    client = new_client()
+
+    entered = _sign_in_from(client, db_session, f"/citizen/sign-in?{urlencode({'next': target})}")
+
+    assert entered.headers["location"] == "/citizen/applications"  # type: ignore[attr-defined]
 
 
 def test_parallel_guesses_of_one_code_are_judged_at_most_five_times(

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ceir.config import OfficerSettings, Settings
-from ceir.review import service
+from ceir.review import officers
 from ceir.web.app import create_app
 from tests.factories import OFFICER_PASSWORD, add_officer
 
@@ -27,9 +27,9 @@ TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
     """argon2id still, with the smallest cost: the tests check behaviour, not key stretching."""
     monkeypatch.setattr(
-        service, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+        officers, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     )
-    monkeypatch.setattr(service, "_dummy_hash", [])
+    monkeypatch.setattr(officers, "_dummy_hash", [])
 
 
 @pytest.fixture

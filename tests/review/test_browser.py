@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 
 from ceir import db, migrate
 from ceir.config import OfficerSettings, Settings
-from ceir.review import service
+from ceir.review import officers
 from ceir.web.app import create_app
 from tests.browser import PHONE, chromium, serve, small_tap_targets
 from tests.factories import OFFICER_PASSWORD, add_application_in_review, add_officer
@@ -22,9 +22,9 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def base_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setattr(
-        service, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+        officers, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     )
-    monkeypatch.setattr(service, "_dummy_hash", [])
+    monkeypatch.setattr(officers, "_dummy_hash", [])
     url = f"sqlite:///{tmp_path / 'ceir.db'}"
     migrate.upgrade(url)
     engine = db.get_engine(url)

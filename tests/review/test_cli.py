@@ -78,7 +78,7 @@ def test_no_password_argument_and_no_short_password() -> None:
 def test_set_password_lets_a_locked_out_officer_back_in(db_session: Session) -> None:
     import datetime as dt
 
-    from ceir.review.service import authenticate
+    from ceir.review.officers import authenticate
 
     runner.invoke(
         app,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from ceir.audit.models import AuditEvent
 from ceir.config import OfficerSettings, Settings
 from ceir.errors import InvalidInput
-from ceir.review import service
+from ceir.review import officers
 from ceir.review.models import Officer, OfficerSession
 from ceir.web.app import create_app
 from tests.factories import OFFICER_PASSWORD, add_officer
@@ -42,7 +42,7 @@ def test_passwords_are_kept_as_argon2id_hashes_only(db_session: Session) -> None
 )
 def test_weak_passwords_are_refused(db_session: Session, username: str, password: str) -> None:
     with pytest.raises(InvalidInput):
-        service.create_officer(db_session, username, "Dana", password, ["reviewer"], "test")
+        officers.create_officer(db_session, username, "Dana", password, ["reviewer"], "test")
 
 
 def test_officer_signs_in_with_a_secure_httponly_strict_cookie_holding_a_random_token(
@@ -232,7 +232,7 @@ def test_expired_sessions_and_disabled_officers_are_refused(
         .where(OfficerSession.officer_id == aliya.officer_id)
         .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
     )
-    service.disable_officer(db_session, "bolat", "test", dt.datetime.now(dt.UTC))
+    officers.disable_officer(db_session, "bolat", "test", dt.datetime.now(dt.UTC))
     db_session.commit()
 
     assert aliya.get("/officers/queue").status_code == 401

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from ceir.web.ratelimit import public_rate_limit
+from ceir.web.limits import public_rate_limit
 from tests.factories import add_tac, register_device
 
 TAC = "35693803"

@@ -8,7 +8,7 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
-from ceir.web.i18n import LANGUAGES, TRANSLATIONS_DIR, get_translations, gettext
+from ceir.i18n import LANGUAGES, TRANSLATIONS_DIR, get_translations, gettext
 
 
 def _read(path: Path, lang: str | None = None) -> Catalog:

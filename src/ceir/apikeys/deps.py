@@ -13,8 +13,9 @@ from ceir.apikeys.models import ApiKey
 from ceir.apikeys.service import ALL_SCOPES, authenticate, key_scopes
 from ceir.db import utcnow
 from ceir.errors import Forbidden, Unauthorized
+from ceir.ratelimit import RateLimited, RateLimiter
 from ceir.web.deps import Db
-from ceir.web.ratelimit import RateLimited, RateLimiter, client_address
+from ceir.web.limits import client_address
 
 # Failed authentications a client address may make a minute before it is refused outright.
 FAILED_AUTHENTICATIONS_PER_MINUTE = 20

@@ -23,8 +23,8 @@ from ceir.check.schemas import (
 from ceir.check.service import CheckResult, check_imei
 from ceir.partners.models import Sale
 from ceir.partners.service import find_sale
-from ceir.web.i18n import select_language
-from ceir.web.ratelimit import public_rate_limit
+from ceir.web.limits import public_rate_limit
+from ceir.web.templating import select_language
 
 router = APIRouter(prefix="/api/v1", tags=["public check"])
 

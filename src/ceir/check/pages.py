@@ -11,13 +11,12 @@ from fastapi.responses import HTMLResponse, Response
 from ceir.check.api import sale_of
 from ceir.check.presentation import describe, registered_on, sale_text, signal_text, source_text
 from ceir.check.service import Signal, Verdict, check_imei
+from ceir.i18n import LANGUAGES
 from ceir.web.deps import Db
-from ceir.web.i18n import COOKIE_NAME, LANGUAGES, normalise_language, select_language, templates
-from ceir.web.ratelimit import public_rate_limit
+from ceir.web.limits import public_rate_limit
+from ceir.web.templating import remember_language, select_language, templates
 
 router = APIRouter(tags=["pages"])
-
-LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
 
 
 def limit_checks_only(request: Request) -> None:
@@ -76,13 +75,5 @@ def check_page(
         elif receipt and receipt.strip():
             context["sale_not_found"] = True
     response = templates.TemplateResponse(request, "check.html", context)
-    if normalise_language(lang):
-        response.set_cookie(
-            COOKIE_NAME,
-            language,
-            max_age=LANGUAGE_COOKIE_SECONDS,
-            samesite="lax",
-            secure=request.url.scheme == "https",
-            httponly=True,
-        )
+    remember_language(request, response, language, secure=request.url.scheme == "https")
     return response

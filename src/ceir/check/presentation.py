@@ -10,8 +10,8 @@ from babel.dates import format_date
 
 from ceir import identifiers
 from ceir.check.service import CheckResult, ListColour, Pending, Signal, Verdict
+from ceir.i18n import get_translations, normalise_language, tidy
 from ceir.registry.models import RegistrationSource
-from ceir.web.i18n import get_translations, normalise_language, tidy
 
 # Dates are stored in UTC; people in Kazakhstan read them on the registry's local calendar.
 DISPLAY_TIMEZONE = ZoneInfo("Asia/Almaty")

@@ -26,10 +26,10 @@ from ceir import identifiers
 from ceir.citizens.models import CitizenSession, SignInCode
 from ceir.config import Settings
 from ceir.errors import InvalidInput
+from ceir.i18n import gettext
 from ceir.network.subscribers import find_iin_of
+from ceir.ratelimit import RateLimited
 from ceir.sms import service as sms
-from ceir.web.i18n import gettext
-from ceir.web.ratelimit import RateLimited
 
 CODE_DIGITS = 6
 _secrets: dict[Path, bytes] = {}

@@ -28,11 +28,11 @@ from ceir.citizens.models import Application, ApplicationStatus
 from ceir.citizens.service import Applicant
 from ceir.config import Settings
 from ceir.errors import CeirError, NotFound
+from ceir.i18n import gettext
 from ceir.network.models import Subscriber
+from ceir.ratelimit import RateLimited
 from ceir.registry.models import Device, DeviceImei, Registration
 from ceir.sms import service as sms
-from ceir.web.i18n import gettext
-from ceir.web.ratelimit import RateLimited
 
 
 def N_(message: str) -> str:

@@ -1,20 +1,17 @@
 """Citizens' pages: sign-in by SMS code, applications, registering a device, appealing a block.
 
-Every page that shows personal data is audited; every POST carries the CSRF token (the session's,
-or before sign-in a random one in a cookie); another person's application answers 404 exactly as
-one that does not exist.
+Every page that shows personal data is audited; the guard and the CSRF check are declared per
+route from `ceir.citizens.deps`; another person's application answers 404 exactly as one that
+does not exist.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hmac
-import secrets
-import threading
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from ceir.audit import service as audit
@@ -22,128 +19,36 @@ from ceir.check.presentation import describe as describe_check
 from ceir.check.service import check_imei
 from ceir.citizens import auth, second_imei
 from ceir.citizens import service as citizens
+from ceir.citizens.deps import (
+    AREA,
+    NEXT_COOKIE,
+    SESSION_COOKIE,
+    SIGN_IN,
+    SIGNIN_COOKIE,
+    AnonymousCsrf,
+    CitizenCsrf,
+    CurrentCitizen,
+    Db,
+    client,
+    code_limiter,
+    message,
+    render,
+    secure,
+    session_of,
+)
 from ceir.citizens.documents import Upload, path_of
 from ceir.citizens.models import Application, CitizenSession
-from ceir.config import Settings
 from ceir.db import utcnow
-from ceir.errors import Forbidden, InvalidInput, NotFound
-from ceir.web.deps import Db
-from ceir.web.i18n import (
-    COOKIE_NAME,
-    LANGUAGES,
-    gettext,
-    normalise_language,
-    select_language,
-    templates,
-)
-from ceir.web.ratelimit import RateLimited, RateLimiter, client_address
+from ceir.errors import InvalidInput, NotFound
+from ceir.i18n import normalise_language
+from ceir.ratelimit import RateLimited
+from ceir.web.pages import redirect, safe_next, settings_of
+from ceir.web.templating import select_language
 
 router = APIRouter(prefix="/citizen", tags=["citizens"], include_in_schema=False)
 
-SESSION_COOKIE = "ceir_session"
-SIGNIN_COOKIE = "ceir_signin"
-CSRF_COOKIE = "ceir_csrf"
-LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
-_limiter_lock = threading.Lock()
-
-CsrfField = Annotated[str, Form(max_length=128)]
-
-
-def N_(message: str) -> str:
-    return message
-
-
-MESSAGES = {
-    "bad_identity": N_("Check the IIN (12 digits) and the phone number (+7 7XX XXX XX XX)."),
-    "rate_limited": N_("Too many attempts. Try again in %(minutes)s min."),
-    "wrong_code": N_("Wrong code. Attempts left: %(left)s."),
-    "expired": N_("This code has expired or is used up. Ask for a new one."),
-}
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https" or _settings(request).citizens.secure_cookies
-
-
-def _code_limiter(request: Request) -> RateLimiter:
-    app = request.app
-    with _limiter_lock:
-        limiter: RateLimiter | None = getattr(app.state, "citizen_code_limiter", None)
-        if limiter is None:
-            per_minute = _settings(request).citizens.code_checks_per_minute_per_client
-            limiter = app.state.citizen_code_limiter = RateLimiter(per_minute)
-        return limiter
-
-
-def _client(request: Request) -> str:
-    return client_address(request, _settings(request).trusted_proxies)
-
-
-def _session(request: Request, db: Session) -> CitizenSession | None:
-    return auth.session_of(db, request.cookies.get(SESSION_COOKIE), utcnow())
-
-
-def _check_csrf(request: Request, given: str, session: CitizenSession | None) -> None:
-    expected = session.csrf_token if session else request.cookies.get(CSRF_COOKIE)
-    if not expected or not given or not hmac.compare_digest(expected, given):
-        raise Forbidden("The form has expired or did not come from this site; reload it.")
-
-
-def _redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
-def _render(
-    request: Request,
-    template: str,
-    session: CitizenSession | None,
-    status_code: int = 200,
-    **context: Any,
-) -> Response:
-    lang = select_language(request)
-    anonymous_csrf = None
-    if session is None:
-        anonymous_csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
-    context.update(
-        lang=lang,
-        csrf_token=session.csrf_token if session else anonymous_csrf,
-        signed_in=session is not None,
-        when=lambda moment: moment.astimezone(citizens.ALMATY).strftime("%d.%m.%Y %H:%M"),
-        language_links={code: f"{request.url.path}?lang={code}" for code in LANGUAGES},
-    )
-    response = templates.TemplateResponse(request, template, context, status_code=status_code)
-    # Personal pages: never cached, never framed, no address leaked to other sites.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "same-origin"
-    if anonymous_csrf and anonymous_csrf != request.cookies.get(CSRF_COOKIE):
-        response.set_cookie(
-            CSRF_COOKIE,
-            anonymous_csrf,
-            httponly=True,
-            samesite="lax",
-            secure=_secure(request),
-            path="/citizen",
-        )
-    if normalise_language(request.query_params.get("lang")):
-        response.set_cookie(
-            COOKIE_NAME,
-            lang,
-            max_age=LANGUAGE_COOKIE_SECONDS,
-            samesite="lax",
-            secure=_secure(request),
-            httponly=True,
-        )
-    return response
-
-
-def _t(request: Request, key: str, **variables: Any) -> str:
-    return gettext(select_language(request), MESSAGES[key], **variables)
+HOME = "/citizen/applications"
+NEXT_SECONDS = 3600  # time to get and enter the code before the return address is forgotten
 
 
 # --- sign-in --------------------------------------------------------------------------------
@@ -151,116 +56,124 @@ def _t(request: Request, key: str, **variables: Any) -> str:
 
 @router.get("", response_class=HTMLResponse)
 def home(request: Request, db: Db) -> Response:
-    target = "/citizen/applications" if _session(request, db) else "/citizen/sign-in"
+    target = HOME if session_of(request, db) else SIGN_IN
     # A link from a public page in Kazakh must land on a Kazakh page.
     lang = normalise_language(request.query_params.get("lang"))
-    return _redirect(f"{target}?lang={lang}" if lang else target)
+    return redirect(f"{target}?lang={lang}" if lang else target)
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
-def sign_in_page(request: Request, db: Db) -> Response:
-    if _session(request, db):
-        return _redirect("/citizen/applications")
-    return _render(request, "citizen/sign_in.html", None, iin="", phone="")
+def sign_in_page(
+    request: Request,
+    db: Db,
+    next_path: Annotated[str | None, Query(alias="next", max_length=512)] = None,
+) -> Response:
+    target = safe_next(next_path, AREA)
+    if session_of(request, db):
+        return redirect(target or HOME)
+    response = render(request, "citizen/sign_in.html", None, iin="", phone="")
+    if target:
+        response.set_cookie(
+            NEXT_COOKIE,
+            target,
+            max_age=NEXT_SECONDS,
+            httponly=True,
+            samesite="lax",
+            secure=secure(request),
+            path="/citizen",
+        )
+    elif NEXT_COOKIE in request.cookies:
+        response.delete_cookie(NEXT_COOKIE, path="/citizen")
+    return response
 
 
-@router.post("/sign-in", response_class=HTMLResponse)
+@router.post("/sign-in", response_class=HTMLResponse, dependencies=[AnonymousCsrf])
 def sign_in(
     request: Request,
     db: Db,
-    csrf_token: CsrfField,
     iin: Annotated[str, Form(max_length=32)] = "",
     phone: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
-    _check_csrf(request, csrf_token, None)
     try:
         code_id = auth.request_code(
             db,
             iin,
             phone,
-            client=_client(request),
+            client=client(request),
             language=select_language(request),
-            settings=_settings(request),
+            settings=settings_of(request),
             now=utcnow(),
         )
     except InvalidInput:
-        error = _t(request, "bad_identity")
-        return _render(
-            request, "citizen/sign_in.html", None, 422, error=error, iin=iin, phone=phone
-        )
+        error = message(request, "bad_identity")
+        return render(request, "citizen/sign_in.html", None, 422, error=error, iin=iin, phone=phone)
     except RateLimited as exc:
-        error = _t(request, "rate_limited", minutes=max(1, -(-exc.retry_after // 60)))
-        return _render(
-            request, "citizen/sign_in.html", None, 429, error=error, iin=iin, phone=phone
-        )
-    response = _redirect("/citizen/code")
+        error = message(request, "rate_limited", minutes=max(1, -(-exc.retry_after // 60)))
+        return render(request, "citizen/sign_in.html", None, 429, error=error, iin=iin, phone=phone)
+    response = redirect("/citizen/code")
     response.set_cookie(
         SIGNIN_COOKIE,
-        auth.sign(_settings(request), str(code_id)),
-        max_age=_settings(request).citizens.code_minutes * 60,
+        auth.sign(settings_of(request), str(code_id)),
+        max_age=settings_of(request).citizens.code_minutes * 60,
         httponly=True,
         samesite="lax",
-        secure=_secure(request),
+        secure=secure(request),
         path="/citizen",
     )
     return response
 
 
 def _pending_code(request: Request) -> int | None:
-    value = auth.unsign(_settings(request), request.cookies.get(SIGNIN_COOKIE))
+    value = auth.unsign(settings_of(request), request.cookies.get(SIGNIN_COOKIE))
     return int(value) if value and value.isdigit() else None
 
 
 @router.get("/code", response_class=HTMLResponse)
 def code_page(request: Request) -> Response:
     if _pending_code(request) is None:
-        return _redirect("/citizen/sign-in")
-    return _render(request, "citizen/code.html", None)
+        return redirect(SIGN_IN)
+    return render(request, "citizen/code.html", None)
 
 
-@router.post("/code", response_class=HTMLResponse)
+@router.post("/code", response_class=HTMLResponse, dependencies=[AnonymousCsrf])
 def enter_code(
     request: Request,
     db: Db,
-    csrf_token: CsrfField,
     code: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
-    _check_csrf(request, csrf_token, None)
     code_id = _pending_code(request)
     if code_id is None:
-        return _redirect("/citizen/sign-in")
-    if wait := _code_limiter(request).hit(_client(request)):
-        error = _t(request, "rate_limited", minutes=max(1, -(-wait // 60)))
-        return _render(request, "citizen/code.html", None, 429, error=error)
-    result = auth.verify_code(db, code_id, code, settings=_settings(request), now=utcnow())
+        return redirect(SIGN_IN)
+    if wait := code_limiter(request).hit(client(request)):
+        error = message(request, "rate_limited", minutes=max(1, -(-wait // 60)))
+        return render(request, "citizen/code.html", None, 429, error=error)
+    result = auth.verify_code(db, code_id, code, settings=settings_of(request), now=utcnow())
     if result.token is None:
         if result.problem == "wrong_code":
-            error = _t(request, "wrong_code", left=result.attempts_left)
-            return _render(request, "citizen/code.html", None, 422, error=error)
-        error = _t(request, "expired")
-        return _render(request, "citizen/code.html", None, 422, error=error, ask_again=True)
-    response = _redirect("/citizen/applications")
+            error = message(request, "wrong_code", left=result.attempts_left)
+            return render(request, "citizen/code.html", None, 422, error=error)
+        error = message(request, "expired")
+        return render(request, "citizen/code.html", None, 422, error=error, ask_again=True)
+    response = redirect(safe_next(request.cookies.get(NEXT_COOKIE), AREA) or HOME)
     response.delete_cookie(SIGNIN_COOKIE, path="/citizen")
+    if NEXT_COOKIE in request.cookies:
+        response.delete_cookie(NEXT_COOKIE, path="/citizen")
     response.set_cookie(
         SESSION_COOKIE,
         result.token,
-        max_age=_settings(request).citizens.session_minutes * 60,
+        max_age=settings_of(request).citizens.session_minutes * 60,
         httponly=True,
         samesite="lax",
-        secure=_secure(request),
+        secure=secure(request),
         path="/citizen",
     )
     return response
 
 
-@router.post("/sign-out", response_class=HTMLResponse)
-def sign_out(request: Request, db: Db, csrf_token: CsrfField) -> Response:
-    session = _session(request, db)
-    if session is None:
-        return _redirect("/citizen/sign-in")
-    _check_csrf(request, csrf_token, session)
+@router.post("/sign-out", response_class=HTMLResponse, dependencies=[CitizenCsrf])
+def sign_out(db: Db, session: CurrentCitizen) -> Response:
     auth.end_session(db, session, utcnow())
-    response = _redirect("/citizen/sign-in")
+    response = redirect(SIGN_IN)
     response.delete_cookie(SESSION_COOKIE, path="/citizen")
     return response
 
@@ -279,13 +192,10 @@ def _view_audit(db: Session, session: CitizenSession, action: str, object_id: st
 
 
 @router.get("/applications", response_class=HTMLResponse)
-def my_applications(request: Request, db: Db) -> Response:
-    session = _session(request, db)
-    if session is None:
-        return _redirect("/citizen/sign-in")
+def my_applications(request: Request, db: Db, session: CurrentCitizen) -> Response:
     applications = citizens.applications_of(db, session.iin)
     _view_audit(db, session, "citizen.view_applications", session.iin)
-    return _render(
+    return render(
         request,
         "citizen/applications.html",
         session,
@@ -294,22 +204,20 @@ def my_applications(request: Request, db: Db) -> Response:
     )
 
 
-@router.post("/second-imeis/{candidate_id}/{action}", response_class=HTMLResponse)
-def decide_second_imei(
-    request: Request, db: Db, csrf_token: CsrfField, candidate_id: int, action: str
-) -> Response:
+@router.post(
+    "/second-imeis/{candidate_id}/{action}",
+    response_class=HTMLResponse,
+    dependencies=[CitizenCsrf],
+)
+def decide_second_imei(db: Db, session: CurrentCitizen, candidate_id: int, action: str) -> Response:
     """One tap: add the second IMEI to the citizen's device ("confirm"), or drop the link."""
-    session = _session(request, db)
-    if session is None:
-        return _redirect("/citizen/sign-in")
-    _check_csrf(request, csrf_token, session)
     if action == "confirm":
         second_imei.confirm(db, session.iin, candidate_id)
     elif action == "dismiss":
         second_imei.dismiss(db, session.iin, candidate_id)
     else:
         raise NotFound("No such action.")
-    return _redirect("/citizen/applications")
+    return redirect("/citizen/applications")
 
 
 def _date(value: str, required: bool) -> dt.date | None:
@@ -329,18 +237,17 @@ def _refusal(request: Request, exc: citizens.ApplicationRefused) -> str:
 
 
 @router.get("/applications/new/registration", response_class=HTMLResponse)
-def registration_form(request: Request, db: Db) -> Response:
-    session = _session(request, db)
-    if session is None:
-        return _redirect("/citizen/sign-in")
-    return _render(request, "citizen/new_registration.html", session, form={})
+def registration_form(request: Request, session: CurrentCitizen) -> Response:
+    return render(request, "citizen/new_registration.html", session, form={})
 
 
-@router.post("/applications/new/registration", response_class=HTMLResponse)
+@router.post(
+    "/applications/new/registration", response_class=HTMLResponse, dependencies=[CitizenCsrf]
+)
 def file_registration(
     request: Request,
     db: Db,
-    csrf_token: CsrfField,
+    session: CurrentCitizen,
     imei1: Annotated[str, Form(max_length=64)] = "",
     imei2: Annotated[str, Form(max_length=64)] = "",
     brand: Annotated[str, Form(max_length=200)] = "",
@@ -348,10 +255,6 @@ def file_registration(
     entered_on: Annotated[str, Form(max_length=16)] = "",
     travel_from: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
-    session = _session(request, db)
-    if session is None:
-        return _redirect("/citizen/sign-in")
-    _check_csrf(request, csrf_token, session)
     form = {
         "imei1": imei1,
         "imei2": imei2,
@@ -371,10 +274,10 @@ def file_registration(
             entered_on=_date(entered_on, True) or dt.date.min,
             travel_from=_date(travel_from, False),
             language=select_language(request),
-            settings=_settings(request),
+            settings=settings_of(request),
         )
     except citizens.ApplicationRefused as exc:
-        return _render(
+        return render(
             request,
             "citizen/new_registration.html",
             session,
@@ -383,15 +286,12 @@ def file_registration(
             error_field=exc.field,
             form=form,
         )
-    return _redirect(f"/citizen/applications/{application.public_id}")
+    return redirect(f"/citizen/applications/{application.public_id}")
 
 
 @router.get("/applications/new/appeal", response_class=HTMLResponse)
-def appeal_form(request: Request, db: Db) -> Response:
-    session = _session(request, db)
-    if session is None:
-        return _redirect("/citizen/sign-in")
-    return _render(request, "citizen/new_appeal.html", session, form={})
+def appeal_form(request: Request, session: CurrentCitizen) -> Response:
+    return render(request, "citizen/new_appeal.html", session, form={})
 
 
 def _read(upload: UploadFile | None, kind: str, limit: int) -> Upload | None:
@@ -401,22 +301,18 @@ def _read(upload: UploadFile | None, kind: str, limit: int) -> Upload | None:
     return Upload(kind, upload.filename, upload.file.read(limit + 1))
 
 
-@router.post("/applications/new/appeal", response_class=HTMLResponse)
+@router.post("/applications/new/appeal", response_class=HTMLResponse, dependencies=[CitizenCsrf])
 def file_appeal(
     request: Request,
     db: Db,
-    csrf_token: CsrfField,
+    session: CurrentCitizen,
     imei: Annotated[str, Form(max_length=64)] = "",
     entered_on: Annotated[str, Form(max_length=16)] = "",
     travel_from: Annotated[str, Form(max_length=16)] = "",
     boarding_pass: Annotated[UploadFile | None, File()] = None,
     receipt: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
-    session = _session(request, db)
-    if session is None:
-        return _redirect("/citizen/sign-in")
-    _check_csrf(request, csrf_token, session)
-    settings = _settings(request)
+    settings = settings_of(request)
     limit = settings.citizens.max_document_bytes
     form = {"imei": imei, "entered_on": entered_on, "travel_from": travel_from}
     uploads = [
@@ -436,7 +332,7 @@ def file_appeal(
             settings=settings,
         )
     except citizens.ApplicationRefused as exc:
-        return _render(
+        return render(
             request,
             "citizen/new_appeal.html",
             session,
@@ -445,18 +341,15 @@ def file_appeal(
             error_field=exc.field,
             form=form,
         )
-    return _redirect(f"/citizen/applications/{application.public_id}")
+    return redirect(f"/citizen/applications/{application.public_id}")
 
 
 @router.get("/applications/{public_id}", response_class=HTMLResponse)
-def application_page(request: Request, db: Db, public_id: str) -> Response:
-    session = _session(request, db)
-    if session is None:
-        return _redirect("/citizen/sign-in")
+def application_page(request: Request, db: Db, session: CurrentCitizen, public_id: str) -> Response:
     application = citizens.application_of(db, session.iin, public_id)
     _view_audit(db, session, "citizen.view_application", application.public_id)
     lang = select_language(request)
-    return _render(
+    return render(
         request,
         "citizen/application.html",
         session,
@@ -483,15 +376,14 @@ def _device_status(db: Session, application: Application, lang: str) -> list[dic
 
 
 @router.get("/applications/{public_id}/documents/{document_id}")
-def document(request: Request, db: Db, public_id: str, document_id: str) -> Response:
-    session = _session(request, db)
-    if session is None:
-        return _redirect("/citizen/sign-in")
+def document(
+    request: Request, db: Db, session: CurrentCitizen, public_id: str, document_id: str
+) -> Response:
     found = citizens.document_of(db, session.iin, public_id, document_id)
     _view_audit(db, session, "citizen.view_document", f"{public_id}/{found.id}")
     extension = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
     return FileResponse(
-        path_of(_settings(request).documents_dir, found),
+        path_of(settings_of(request).documents_dir, found),
         media_type=found.content_type,
         filename=f"{found.kind}.{extension.get(found.content_type, 'bin')}",
         headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"},

@@ -39,13 +39,14 @@ from ceir.db import utcnow
 from ceir.eir import journal
 from ceir.eir.index import DeviceCode
 from ceir.errors import CeirError, NotFound
+from ceir.i18n import gettext
 from ceir.network import enforcement
 from ceir.network.models import BlockPause, DeviceState, DeviceStateName, StolenDevice
 from ceir.registry.models import DeviceImei, Registration, RegistrationSource
 from ceir.registry.service import find_registration, register_device
+from ceir.review.reasons import reason_text as officers_reason_text
 from ceir.sms import service as sms
 from ceir.tac.service import lookup as tac_lookup
-from ceir.web.i18n import gettext
 
 ALMATY = ZoneInfo("Asia/Almaty")
 AUTO_ACTOR = "system:auto-check"
@@ -131,9 +132,7 @@ def reason_text(reason: str | None, lang: str) -> str:
     known = REASONS.get(reason) or REFUSALS.get(reason)
     if known:
         return gettext(lang, known)
-    # Officers choose from their own templates too; imported here, as review imports citizens.
-    from ceir.review.service import reason_text as officers_reason_text
-
+    # Officers choose from their own templates too.
     return officers_reason_text(reason, lang)
 
 

@@ -15,7 +15,7 @@ from ceir.apikeys.service import SCOPE_REGISTER_DECLARATIONS
 from ceir.errors import FileRejected, InvalidInput, PayloadTooLarge
 from ceir.partners import fees
 from ceir.web.deps import Db
-from ceir.web.i18n import select_language, templates
+from ceir.web.templating import select_language, templates
 
 router = APIRouter(prefix="/api/v1/partners", tags=["partners: declarations and fees"])
 DeclarationsKey = Annotated[ApiKey, Depends(require_scope(SCOPE_REGISTER_DECLARATIONS))]

@@ -28,7 +28,7 @@ from ceir.identifiers import IdentifierError, parse_imei
 from ceir.network.models import DeviceFlag
 from ceir.partners.models import ApiKeyUsage, CheckJob, Sale
 from ceir.partners.schemas import BulkCheckIn
-from ceir.web.ratelimit import RateLimited, RateLimiter
+from ceir.ratelimit import RateLimited, RateLimiter
 
 MAX_BATCH = 10_000
 MAX_JOB_ROWS = 1_000_000

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ceir.db import session_scope, utcnow
-from ceir.review import service
+from ceir.review import officers
 from ceir.review.models import Role
 
 app = typer.Typer(help="Officers of the back office and their roles.", no_args_is_help=True)
@@ -59,7 +59,7 @@ def create(
     """Create an officer; the password (12 characters or more) is asked for, never an argument."""
     password = _read_password(password_stdin)
     with session_scope() as session:
-        officer = service.create_officer(
+        officer = officers.create_officer(
             session, username, name, password, role, _actor(actor), utcnow()
         )
         console.print(f"Officer {officer.username} created with roles: {officer.roles}")
@@ -70,12 +70,12 @@ def list_() -> None:
     """Officers with their roles and state (never their password hashes)."""
     now = utcnow()
     with session_scope() as session:
-        officers = service.list_officers(session)
+        accounts = officers.list_officers(session)
         table = Table("username", "name", "roles", "active", "locked until", "created")
         for column in table.columns:
             column.overflow = "fold"
         table.columns[0].no_wrap = True  # a user name is typed back into commands: keep it whole
-        for officer in officers:
+        for officer in accounts:
             locked = (
                 officer.locked_until
                 if officer.locked_until and officer.locked_until > now
@@ -96,7 +96,7 @@ def list_() -> None:
 def disable(username: str, actor: Actor = None) -> None:
     """Disable an officer at once: they cannot sign in and their sessions end."""
     with session_scope() as session:
-        service.disable_officer(session, username, _actor(actor), utcnow())
+        officers.disable_officer(session, username, _actor(actor), utcnow())
     console.print(f"Officer {username} disabled; their sessions are ended.")
 
 
@@ -104,7 +104,7 @@ def disable(username: str, actor: Actor = None) -> None:
 def unlock(username: str, actor: Actor = None) -> None:
     """Lift the lock that repeated wrong passwords put on an account."""
     with session_scope() as session:
-        service.unlock_officer(session, username, _actor(actor))
+        officers.unlock_officer(session, username, _actor(actor))
     console.print(f"Officer {username} unlocked.")
 
 
@@ -121,5 +121,5 @@ def set_password(
     ends its sessions."""
     password = _read_password(password_stdin)
     with session_scope() as session:
-        service.set_password(session, username, password, _actor(actor), utcnow())
+        officers.set_password(session, username, password, _actor(actor), utcnow())
     console.print(f"Password of {username} set; the account is unlocked.")

@@ -14,11 +14,12 @@ from fastapi.responses import HTMLResponse, Response
 
 from ceir.citizens.models import ApplicationKind
 from ceir.config import StatsSettings
+from ceir.i18n import LANGUAGES, get_translations, tidy
 from ceir.registry.models import RegistrationSource
 from ceir.stats import service
 from ceir.stats.charts import Chart, Series, build
 from ceir.stats.deps import get_datasets, get_period, get_stats_settings
-from ceir.web.i18n import LANGUAGES, get_translations, select_language, templates, tidy
+from ceir.web.templating import select_language, templates
 
 router = APIRouter(tags=["pages"])
 

@@ -20,7 +20,7 @@ from ceir import __version__
 from ceir.borders import api as borders_api
 from ceir.check import api as check_api
 from ceir.check import pages as check_pages
-from ceir.citizens import device_pages
+from ceir.citizens import device_pages as citizen_device_pages
 from ceir.citizens import pages as citizen_pages
 from ceir.config import Settings, get_settings
 from ceir.db import get_engine, read_engine, session_factory
@@ -28,15 +28,17 @@ from ceir.errors import CeirError
 from ceir.network import api as network_api
 from ceir.partners import api as partners_api
 from ceir.partners import declarations_api
+from ceir.ratelimit import RateLimited, RateLimiter
 from ceir.review import pages as review_pages
-from ceir.stats import routes as stats_routes
+from ceir.review import police_pages
+from ceir.stats import api as stats_api
+from ceir.stats import pages as stats_pages
 from ceir.stats.service import CheckTally
 from ceir.web.api_docs import add_api_docs
 from ceir.web.guards import RequestGuard, body_limits
-from ceir.web.i18n import select_language, templates
 from ceir.web.metrics import Metrics, MetricsMiddleware, metrics_token_checker
 from ceir.web.problems import problem_openapi
-from ceir.web.ratelimit import RateLimited, RateLimiter
+from ceir.web.templating import select_language, templates
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -79,9 +81,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(declarations_api.router)
     app.include_router(borders_api.router)
     app.include_router(citizen_pages.router)
-    app.include_router(device_pages.router)
+    app.include_router(citizen_device_pages.router)
     app.include_router(review_pages.router)
-    app.include_router(stats_routes.router)
+    app.include_router(police_pages.router)
+    app.include_router(stats_pages.router)
+    app.include_router(stats_api.router)
     _add_operations_routes(app)
     _add_error_handlers(app)
     return app

@@ -17,22 +17,21 @@ from ceir.audit import service as audit
 from ceir.citizens import stolen
 from ceir.citizens.device_models import ReportKind
 from ceir.db import utcnow
-from ceir.errors import Forbidden
-from ceir.review import pages as base
-from ceir.review import service
-from ceir.review.models import Role
-from ceir.review.service import SignedIn
-from ceir.web.deps import Db
-from ceir.web.i18n import gettext, select_language
+from ceir.i18n import gettext
+from ceir.review import officers
+from ceir.review.deps import (
+    CurrentOfficer,
+    Db,
+    OfficerCsrf,
+    OfficerRoute,
+    PoliceOnly,
+    render,
+)
+from ceir.review.officers import SignedIn
+from ceir.web.pages import redirect
+from ceir.web.templating import select_language
 
-# No prefix of its own: the back office's router it joins adds /officers.
-router: APIRouter = APIRouter(tags=["back office"], route_class=base._OfficerRoute)
-
-
-def require_police(signed: SignedIn) -> None:
-    officer = signed.officer
-    if not (officer.active and Role.POLICE in service.roles_of(officer)):
-        raise Forbidden(f"Officer {officer.username!r} may not act on stolen reports.")
+router = APIRouter(prefix="/officers", tags=["back office"], route_class=OfficerRoute)
 
 
 def _reports_page(
@@ -47,13 +46,13 @@ def _reports_page(
     reports = stolen.reports_in_force(db)
     audit.record(
         db,
-        actor=service.actor_of(signed.officer),
+        actor=officers.actor_of(signed.officer),
         action="police.view_reports",
         object_type="device_report",
         object_id="in_force",
         details={"shown": len(reports)},
     )
-    return base._page(
+    return render(
         request,
         "review/stolen_reports.html",
         signed,
@@ -67,31 +66,27 @@ def _reports_page(
     )
 
 
-@router.get("/stolen", include_in_schema=False)
-def reports_page(request: Request, db: Db, signed: base.CurrentOfficer) -> Response:
-    require_police(signed)
+@router.get("/stolen", include_in_schema=False, dependencies=[PoliceOnly])
+def reports_page(request: Request, db: Db, signed: CurrentOfficer) -> Response:
     return _reports_page(request, db, signed)
 
 
-@router.post("/stolen", include_in_schema=False)
+@router.post("/stolen", include_in_schema=False, dependencies=[PoliceOnly, OfficerCsrf])
 def add_report(
     request: Request,
     db: Db,
-    signed: base.CurrentOfficer,
+    signed: CurrentOfficer,
     imei: Annotated[str, Form(max_length=64)] = "",
     kind: Annotated[Literal["lost", "stolen"], Form()] = "stolen",
     police_reference: Annotated[str, Form(max_length=128)] = "",
-    csrf_token: base.CsrfField = "",
 ) -> Response:
-    require_police(signed)
-    base._check_csrf(signed, csrf_token)
     try:
         stolen.report_by_police(
             db,
             imei,
             kind=ReportKind(kind),
             police_reference=police_reference,
-            actor=service.actor_of(signed.officer),
+            actor=officers.actor_of(signed.officer),
             now=utcnow(),
         )
     except stolen.ReportRefused as exc:
@@ -99,24 +94,24 @@ def add_report(
         error = gettext(select_language(request), stolen.REFUSALS[exc.reason])
         form = {"imei": imei, "kind": kind, "police_reference": police_reference}
         return _reports_page(request, db, signed, error=error, form=form, status=422)
-    return base._redirect("/officers/stolen")
+    return redirect("/officers/stolen")
 
 
-@router.post("/stolen/{report_id}/confirmation", include_in_schema=False)
-def confirm_report(
-    db: Db, signed: base.CurrentOfficer, report_id: int, csrf_token: base.CsrfField = ""
-) -> Response:
-    require_police(signed)
-    base._check_csrf(signed, csrf_token)
-    stolen.confirm_report(db, report_id, actor=service.actor_of(signed.officer), now=utcnow())
-    return base._redirect("/officers/stolen")
+@router.post(
+    "/stolen/{report_id}/confirmation",
+    include_in_schema=False,
+    dependencies=[PoliceOnly, OfficerCsrf],
+)
+def confirm_report(db: Db, signed: CurrentOfficer, report_id: int) -> Response:
+    stolen.confirm_report(db, report_id, actor=officers.actor_of(signed.officer), now=utcnow())
+    return redirect("/officers/stolen")
 
 
-@router.post("/stolen/{report_id}/cancellation", include_in_schema=False)
-def cancel_report(
-    db: Db, signed: base.CurrentOfficer, report_id: int, csrf_token: base.CsrfField = ""
-) -> Response:
-    require_police(signed)
-    base._check_csrf(signed, csrf_token)
-    stolen.cancel_by_police(db, report_id, actor=service.actor_of(signed.officer), now=utcnow())
-    return base._redirect("/officers/stolen")
+@router.post(
+    "/stolen/{report_id}/cancellation",
+    include_in_schema=False,
+    dependencies=[PoliceOnly, OfficerCsrf],
+)
+def cancel_report(db: Db, signed: CurrentOfficer, report_id: int) -> Response:
+    stolen.cancel_by_police(db, report_id, actor=officers.actor_of(signed.officer), now=utcnow())
+    return redirect("/officers/stolen")

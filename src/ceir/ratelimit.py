@@ -1,14 +1,11 @@
-"""Per-client rate limits for public endpoints (token buckets in this process's memory)."""
+"""Per-client rate limits (token buckets in this process's memory) and their domain error."""
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import threading
 import time
 from collections.abc import Callable
-
-from fastapi import Request
 
 from ceir.errors import CeirError
 
@@ -69,31 +66,3 @@ class RateLimiter:
     def _forget_idle(self, now: float) -> None:
         full_after = 60.0  # a bucket untouched for a minute is full again: same as absent
         self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
-
-
-def client_address(request: Request, trusted_proxies: list[str]) -> str:
-    """The client's IP: the socket peer, or the nearest untrusted hop when behind our proxies."""
-    peer = request.client.host if request.client else "unknown"
-    if not trusted_proxies or not _in_networks(peer, trusted_proxies):
-        return peer
-    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
-    for hop in reversed(hops):
-        if not _in_networks(hop, trusted_proxies):
-            return hop
-    return peer
-
-
-def _in_networks(address: str, networks: list[str]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
-
-
-def public_rate_limit(request: Request) -> None:
-    """FastAPI dependency for public lookups: raises RateLimited past the configured rate."""
-    state = request.app.state
-    retry_after = state.public_limiter.hit(client_address(request, state.settings.trusted_proxies))
-    if retry_after:
-        raise RateLimited(retry_after)

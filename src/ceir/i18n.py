@@ -1,4 +1,4 @@
-"""Languages of the public pages: choosing one per request, catalogs, and the Jinja2 templates."""
+"""Languages: the three ceir speaks, their catalogs and gettext for services and templates."""
 
 from __future__ import annotations
 
@@ -8,27 +8,20 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-import jinja2
-import markupsafe
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
-from fastapi import Request
-from fastapi.templating import Jinja2Templates
 
 from ceir.config import get_settings
-from ceir.identifiers import display_imei
 
 LANGUAGES: tuple[str, ...] = ("ru", "kk", "en")
 # Each language named in itself, for the switcher: a reader must recognise their own.
 LANGUAGE_NAMES: dict[str, str] = {"ru": "Русский", "kk": "Қазақша", "en": "English"}
 # "kz" is the country code, yet people (and some browsers) use it for the Kazakh language.
 _ALIASES = {"kz": "kk"}
-COOKIE_NAME = "lang"
 
-WEB_DIR = Path(__file__).parent
-TEMPLATES_DIR = WEB_DIR / "templates"
-TRANSLATIONS_DIR = WEB_DIR / "translations"
+# The .po sources sit beside the templates that use most of their strings.
+TRANSLATIONS_DIR = Path(__file__).parent / "web" / "translations"
 
 _catalogs: dict[str, Translations] = {}
 _catalogs_lock = threading.Lock()
@@ -48,7 +41,8 @@ def normalise_language(value: str | None) -> str | None:
     return primary if primary in LANGUAGES else None
 
 
-def _from_accept_language(header: str) -> str | None:
+def from_accept_language(header: str) -> str | None:
+    """The most wanted of LANGUAGES in an Accept-Language header, or None."""
     weighted: list[tuple[float, int, str]] = []
     for position, part in enumerate(header.split(",")):
         tag, _sep, params = part.strip().partition(";")
@@ -65,16 +59,6 @@ def _from_accept_language(header: str) -> str | None:
             # Position breaks ties so that equal weights keep the browser's order.
             weighted.append((-quality, position, language))
     return min(weighted)[2] if weighted else None
-
-
-def select_language(request: Request) -> str:
-    """The page language: ?lang=, then the `lang` cookie, then Accept-Language, then the default."""
-    return (
-        normalise_language(request.query_params.get("lang"))
-        or normalise_language(request.cookies.get(COOKIE_NAME))
-        or _from_accept_language(request.headers.get("accept-language", ""))
-        or default_language()
-    )
 
 
 def _load(lang: str) -> Translations:
@@ -146,63 +130,3 @@ def gettext(lang: str, msgid: str, **variables: Any) -> str:
 def ngettext(lang: str, singular: str, plural: str, n: int, **variables: Any) -> str:
     text = get_translations(lang).ngettext(singular, plural, n)
     return text % {"num": n, **variables}
-
-
-# The template's own context carries the language, so one shared Environment serves concurrent
-# requests in different languages without thread-locals.
-def _context_language(context: jinja2.runtime.Context) -> str:
-    return normalise_language(context.get("lang")) or default_language()
-
-
-@jinja2.pass_context
-def _template_gettext(context: jinja2.runtime.Context, message: str) -> str:
-    return get_translations(_context_language(context)).gettext(message)
-
-
-@jinja2.pass_context
-def _template_ngettext(context: jinja2.runtime.Context, singular: str, plural: str, n: int) -> str:
-    return get_translations(_context_language(context)).ngettext(singular, plural, n)
-
-
-@jinja2.pass_context
-def _template_pgettext(context: jinja2.runtime.Context, msgctxt: str, message: str) -> str:
-    """A message whose words depend on what it is said of (a citizen's "заявление" is neuter)."""
-    return str(get_translations(_context_language(context)).pgettext(msgctxt, message))
-
-
-def _tidied(function: Any) -> Any:
-    """Jinja's newstyle gettext, its result passed through `tidy` once the values are in."""
-
-    @jinja2.pass_context
-    def wrapper(context: jinja2.runtime.Context, *args: Any, **variables: Any) -> Any:
-        text = function(context, *args, **variables)
-        if not variables:
-            return text
-        # Already escaped Markup; tidy only changes letters of month names and a full stop.
-        return markupsafe.Markup(tidy(str(text), _context_language(context)))  # noqa: S704
-
-    return wrapper
-
-
-def _make_environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        autoescape=True,
-        extensions=["jinja2.ext.i18n"],
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    # Newstyle gettext escapes the translation's %(var)s values and fails loudly on missing ones.
-    env.install_gettext_callables(  # type: ignore[attr-defined]
-        _template_gettext, _template_ngettext, newstyle=True
-    )
-    env.globals["gettext"] = _tidied(env.globals["gettext"])
-    env.globals["ngettext"] = _tidied(env.globals["ngettext"])
-    env.globals["pgettext"] = _template_pgettext
-    env.filters["imei"] = display_imei  # registry keys are 14 digits; people read 15
-    env.globals["LANGUAGES"] = LANGUAGES
-    env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
-    return env
-
-
-templates = Jinja2Templates(env=_make_environment())
