@@ -22,6 +22,7 @@ from ceir.partners.schemas import (
     UsageDay,
 )
 from ceir.web.deps import Db
+from ceir.web.problems import problems
 
 router = APIRouter(prefix="/api/v1/partners", tags=["partners"])
 CheckKey = Annotated[ApiKey, Depends(require_scope(SCOPE_CHECK))]
@@ -34,7 +35,7 @@ MAX_CHECK_BYTES = 8 * 1024 * 1024  # 10,000 items at their longest fields fit wi
     response_model=BulkCheckOut,
     summary="Check up to 10,000 IMEIs at once",
     openapi_extra=docs.BULK_CHECK_REQUEST,
-    responses=docs.problems(401, 403, 413, 415, 422, 429),
+    responses=problems(401, 403, 413, 415, 422, 429),
 )
 async def bulk_check(request: Request, key: CheckKey, db: Db) -> BulkCheckOut:
     """JSON `{"items": [{"imei": …, "brand": …, "model": …}]}` (`application/json`) or CSV
@@ -62,7 +63,7 @@ def _job_out(request: Request, job: object) -> JobOut:
     status_code=202,
     summary="Check a file of up to 1,000,000 IMEIs in the background",
     openapi_extra=docs.JOB_REQUEST,
-    responses=docs.problems(401, 403, 413, 422, 429),
+    responses=problems(401, 403, 413, 422, 429),
 )
 async def create_job(request: Request, key: CheckKey, db: Db, tasks: BackgroundTasks) -> JobOut:
     """The body is the file (CSV with an `imei` header, or one IMEI a line). Poll the job; when
@@ -85,7 +86,7 @@ async def create_job(request: Request, key: CheckKey, db: Db, tasks: BackgroundT
     "/jobs/{job_id}",
     response_model=JobOut,
     summary="A job's status",
-    responses=docs.problems(401, 403, 404),
+    responses=problems(401, 403, 404),
 )
 def get_job(request: Request, job_id: str, key: CheckKey, db: Db) -> JobOut:
     return _job_out(request, service.get_job(db, key.owner, job_id))
@@ -96,7 +97,7 @@ def get_job(request: Request, job_id: str, key: CheckKey, db: Db) -> JobOut:
     name="job_result",
     summary="Download a job's result",
     response_class=FileResponse,
-    responses={200: {"content": {"application/gzip": {}}}, **docs.problems(401, 403, 404)},
+    responses={200: {"content": {"application/gzip": {}}}, **problems(401, 403, 404)},
 )
 def job_result(request: Request, job_id: str, key: CheckKey, db: Db) -> Response:
     job = service.get_job(db, key.owner, job_id)
@@ -111,7 +112,7 @@ def job_result(request: Request, job_id: str, key: CheckKey, db: Db) -> Response
     response_model=SaleOut,
     status_code=201,
     summary="Record a sale",
-    responses=docs.problems(401, 403, 404, 422),
+    responses=problems(401, 403, 404, 422),
 )
 def record_sale(sale: SaleIn, key: CheckKey, db: Db) -> SaleOut:
     """The seller records that a checked device was sold; the buyer can later see it on the
@@ -124,7 +125,7 @@ def record_sale(sale: SaleIn, key: CheckKey, db: Db) -> SaleOut:
     "/usage",
     response_model=list[UsageDay],
     summary="Use of the calling key by day",
-    responses=docs.problems(401, 403),
+    responses=problems(401, 403),
 )
 def usage(key: CheckKey, db: Db) -> list[UsageDay]:
     return [UsageDay(**u) for u in service.usage_of(db, key.key_id)]

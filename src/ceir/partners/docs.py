@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ceir.partners.schemas import BulkCheckIn
-from ceir.web.problems import problems
 
-__all__ = ["BULK_CHECK_REQUEST", "JOB_REQUEST", "problems"]  # problems: for the routes' `responses`
+__all__ = ["BULK_CHECK_REQUEST", "JOB_REQUEST"]
 
 _CSV_BODY = {
     "type": "string",
