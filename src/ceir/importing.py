@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import hashlib
-import io
+import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,48 +89,101 @@ class CsvTable:
     malformed: list[RowError]  # rows with the wrong number of fields
 
 
-def read_csv(path: Path, *, delimiters: str = ",", progress: Progress | None = None) -> CsvTable:
-    """Read a whole CSV file (UTF-8, optional BOM), keeping the line number of every row.
+CHUNK_ROWS = 50_000  # rows a streamed reader hands over at a time: a few tens of MiB in Python
+
+
+def _text_lines(path: Path, progress: Progress | None) -> Iterator[str]:
+    """The file's lines (UTF-8, optional BOM) with their newlines, read 1 MiB at a time."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    total = path.stat().st_size
+    done = 0
+    pending = ""
+    with path.open("rb") as handle:
+        while True:
+            block = handle.read(1 << 20)
+            try:
+                text = decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                offset = done + exc.start
+                raise InvalidInput(
+                    f"{path.name} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                    f"{offset}); save it as UTF-8 CSV"
+                ) from exc
+            done += len(block)
+            if progress:
+                progress(done, total)
+            parts = (pending + text).split("\n")
+            pending = parts.pop()
+            for part in parts:
+                yield part + "\n"
+            if not block:
+                break
+    if pending:
+        yield pending
+
+
+class CsvReader:
+    """A CSV file read in chunks of rows, keeping the line number of every row.
 
     The delimiter is the one of `delimiters` found most in the header line. Rows with a wrong
-    number of fields are reported, never guessed at.
+    number of fields are reported, never guessed at. Memory stays that of one chunk whatever the
+    file's size.
     """
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(
-            f"{path.name} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
-            f"{exc.start}); save it as UTF-8 CSV"
-        ) from exc
-    header_line = text[: text.find("\n")] if "\n" in text else text
-    delimiter = max(delimiters, key=header_line.count) if header_line else ","
-    buffer = io.StringIO(text, newline="")
-    reader = csv.reader(buffer, delimiter=delimiter, strict=True)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return CsvTable([], [], [], [])
-    width = len(header)
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    malformed: list[RowError] = []
-    line = reader.line_num + 1
-    try:
-        for row in reader:
-            if len(row) == width:
-                rows.append(row)
-                lines.append(line)
-            elif row:  # a blank line is not a row
-                found = f"expected {width} fields as in the header, found {len(row)}"
-                malformed.append(RowError(line, "row", delimiter.join(row)[:80], found))
-            line = reader.line_num + 1
-            if progress and len(rows) % 100_000 == 0:
-                progress(buffer.tell(), len(text))
-    except csv.Error as exc:
-        malformed.append(RowError(reader.line_num, "row", "", f"unreadable CSV: {exc}"))
-    if progress:
-        progress(len(text), len(text))
-    return CsvTable(header, rows, lines, malformed)
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        delimiters: str = ",",
+        progress: Progress | None = None,
+        chunk_rows: int = CHUNK_ROWS,
+    ) -> None:
+        lines = _text_lines(path, progress)
+        first = next(lines, "")
+        header_line = first.rstrip("\r\n")
+        self.delimiter = max(delimiters, key=header_line.count) if header_line else ","
+        self._reader = csv.reader(
+            itertools.chain([first], lines), delimiter=self.delimiter, strict=True
+        )
+        self.header: list[str] = next(self._reader, [])
+        self._chunk_rows = chunk_rows
+
+    def chunks(self) -> Iterator[CsvTable]:
+        """Chunks of at most `chunk_rows` rows; each carries the malformed rows met on its way."""
+        if not self.header:
+            return
+        reader, width = self._reader, len(self.header)
+        chunk = CsvTable(self.header, [], [], [])
+        line = reader.line_num + 1
+        try:
+            for row in reader:
+                if len(row) == width:
+                    chunk.rows.append(row)
+                    chunk.lines.append(line)
+                elif row:  # a blank line is not a row
+                    found = f"expected {width} fields as in the header, found {len(row)}"
+                    chunk.malformed.append(
+                        RowError(line, "row", self.delimiter.join(row)[:80], found)
+                    )
+                line = reader.line_num + 1
+                if len(chunk.rows) >= self._chunk_rows:
+                    yield chunk
+                    chunk = CsvTable(self.header, [], [], [])
+        except csv.Error as exc:
+            chunk.malformed.append(RowError(reader.line_num, "row", "", f"unreadable CSV: {exc}"))
+        if chunk.rows or chunk.malformed:
+            yield chunk
+
+
+def read_csv(path: Path, *, delimiters: str = ",", progress: Progress | None = None) -> CsvTable:
+    """Read a whole CSV file into memory (for files known to be small); see CsvReader."""
+    reader = CsvReader(path, delimiters=delimiters, progress=progress)
+    table = CsvTable(reader.header, [], [], [])
+    for chunk in reader.chunks():
+        table.rows += chunk.rows
+        table.lines += chunk.lines
+        table.malformed += chunk.malformed
+    return table
 
 
 def write_rejects(
