@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ceir import bulk
+from ceir import bulk, importing
 from ceir.audit.models import AuditEvent
 from ceir.errors import FileRejected
 from ceir.registry import declarations
@@ -184,7 +184,7 @@ def test_a_crash_after_some_loaded_chunks_leaves_no_partial_data(
     before = counts(db_session)
     path = write_csv(tmp_path / "decl.csv", HEADER, [row(f"D-{i // 7}", i) for i in range(1, 50)])
     monkeypatch.setattr(declarations, "CHUNK_ROWS", 10)
-    monkeypatch.setattr(declarations, "LOAD_CHUNK", 10)
+    monkeypatch.setattr(importing, "LOAD_CHUNK", 10)
     real_insert = bulk.insert_columns
     chunks = {"loaded": 0}
 
@@ -211,7 +211,7 @@ def test_a_crash_after_some_loaded_chunks_leaves_no_partial_data(
 def test_errors_past_the_kept_sample_are_counted_and_all_written_to_the_rejects_file(
     db_session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(declarations, "MAX_ERRORS_KEPT", 5)
+    monkeypatch.setattr(importing, "MAX_ERRORS_KEPT", 5)
     monkeypatch.setattr(declarations, "CHUNK_ROWS", 7)
     rows = [row("D-1", i) for i in range(1, 40)]
     for bad in rows[::3]:

@@ -10,37 +10,40 @@ whatever the file's size, and a failure anywhere leaves nothing behind.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import re
-import tempfile
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.orm import Session
 
 from ceir import identifiers
-from ceir.audit import service as audit
 from ceir.bulk import insert_columns, keys_temp_table
 from ceir.db import utcnow
 from ceir.errors import FileRejected
 from ceir.importing import (
     CHUNK_ROWS,
-    MAX_ERRORS_KEPT,
+    LOAD_CHUNK,
+    STEP_DATABASE,
+    STEP_FILE,
+    STEP_ROW,
     CsvReader,
     CsvTable,
+    Importer,
     ImportReport,
     Progress,
     RowError,
+    Stage,
     file_sha256,
     normalise_header,
-    record_batch,
+    run_import,
+    stage_batches,
+    stage_count,
+    stage_tables,
 )
 from ceir.registry.models import RegistrationSource
 
@@ -56,17 +59,11 @@ MAX_IMEIS_PER_DEVICE = 4
 ANALYZE_AFTER_ROWS = 100_000
 DECLARATION_NUMBER = re.compile(r"^[0-9A-Za-z][0-9A-Za-z/._-]{0,63}$")
 TEXT_LIMITS = {"brand": 128, "model": 256}
-LOAD_CHUNK = 200_000  # rows a query hands over between the stage and the registry
-STAGE_MEMORY = "128MB"  # DuckDB spills to its temporary folder beyond this
-
-# Order of the checks, so that a line's reasons read in the order they were found.
-STEP_ROW, STEP_FILE, STEP_REGISTRY = 0, 1, 2
 
 _STAGE_SCHEMA = """
 CREATE TABLE rows (line INTEGER, number VARCHAR, raw_date VARCHAR, declared_on DATE,
     importer_bin VARCHAR, brand VARCHAR, model VARCHAR, first_key BIGINT, imeis SMALLINT);
 CREATE TABLE keys (imei_key BIGINT, line INTEGER, slot SMALLINT, column_no SMALLINT);
-CREATE TABLE errors (line INTEGER, step SMALLINT, field VARCHAR, value VARCHAR, reason VARCHAR);
 CREATE TABLE hits (line INTEGER, imei_key BIGINT, device_id BIGINT, source VARCHAR,
     registered_number VARCHAR);
 CREATE TABLE known (number VARCHAR, id INTEGER, declared_on DATE, importer_bin VARCHAR);
@@ -90,73 +87,64 @@ def import_declarations(
     another registration) refuses the whole file, unless `accept_good` loads the good rows and
     writes the bad ones, with reasons, to `rejects_path`.
     """
-    started, clock = utcnow(), time.perf_counter()
     report = ImportReport(filename=path.name, sha256=file_sha256(path))
-    reader = CsvReader(path, delimiters=",;", progress=progress, chunk_rows=CHUNK_ROWS)
-    header = [normalise_header(h) for h in reader.header]
-    missing = [c for c in REQUIRED_COLUMNS if normalise_header(c) not in header]
-    if missing:
-        report.add_error(
-            RowError(
-                1, "header", ",".join(reader.header)[:200], f"missing columns: {', '.join(missing)}"
-            )
-        )
-        report.rows_total = report.rows_rejected = sum(
-            len(c.rows) + len(c.malformed) for c in reader.chunks()
-        )
-        raise FileRejected("the declarations file lacks required columns", report)
-    with tempfile.TemporaryDirectory(prefix="ceir-declarations-") as folder:
-        stage = duckdb.connect(str(Path(folder) / "stage.duckdb"))
-        try:
-            stage.execute(f"SET memory_limit = '{STAGE_MEMORY}'")
-            stage.execute(f"SET temp_directory = '{Path(folder) / 'spill'}'")
-            stage.execute("SET preserve_insertion_order = false")
-            stage.execute(_STAGE_SCHEMA)
-            checker = _RowChecker(header, today or started.date())
-            for chunk in reader.chunks():
-                _stage_chunk(stage, checker.check(chunk))
-            report.rows_total = _count(stage, "SELECT COUNT(*) FROM rows") + _count(
-                stage, "SELECT COUNT(*) FROM errors WHERE field = 'row'"
-            )
-            _check_within_file(stage)
-            conn = db.connection()
-            if conn.dialect.name == "postgresql":
-                # Taken before the conflict checks, so no other registration slips in between.
-                conn.exec_driver_sql("LOCK TABLE devices IN SHARE ROW EXCLUSIVE MODE")
-            _check_against_registry(conn, stage)
-            _settle(stage, report)
-            if report.rows_rejected and not accept_good:
-                report.seconds = time.perf_counter() - clock
-                raise FileRejected(f"{report.rows_rejected} bad rows; nothing was loaded", report)
-            report.loaded = True
-            batch = record_batch(db, "declarations", report, actor, started)
-            if report.rows_accepted:
-                _load(conn, stage, batch.id, actor, started)
-            if rejects_path and report.rows_rejected:
-                _write_rejects(stage, path, rejects_path)
-        finally:
-            stage.close()
-    audit.record(
+    return run_import(
         db,
+        DeclarationsImporter(path, progress, today or utcnow().date()),
+        report,
         actor=actor,
-        action="registry.import_declarations",
-        object_type="import_batch",
-        object_id=str(batch.id),
-        details={
-            "file": path.name,
-            "sha256": report.sha256,
-            "accepted": report.rows_accepted,
-            "skipped": report.rows_skipped,
-            "rejected": report.rows_rejected,
-        },
+        accept_good=accept_good,
+        rejects_path=rejects_path,
     )
-    report.seconds = time.perf_counter() - clock
-    return report
 
 
-def _count(stage: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = stage.execute(sql).fetchone()
-    return int(row[0]) if row else 0
+class DeclarationsImporter(Importer):
+    """A declarations file's rules: formats, duplicates within the file, registry conflicts."""
+
+    kind = "declarations"
+    action = "registry.import_declarations"
+    delimiters = ",;"
+
+    def __init__(self, path: Path, progress: Progress | None, today: dt.date) -> None:
+        super().__init__(path, progress)
+        self.today = today
+
+    def stage(self, stage: Stage, report: ImportReport) -> None:
+        assert self.path is not None
+        reader = CsvReader(
+            self.path, delimiters=self.delimiters, progress=self.progress, chunk_rows=CHUNK_ROWS
+        )
+        header = [normalise_header(h) for h in reader.header]
+        missing = [c for c in REQUIRED_COLUMNS if normalise_header(c) not in header]
+        if missing:
+            report.add_error(
+                RowError(
+                    1,
+                    "header",
+                    ",".join(reader.header)[:200],
+                    f"missing columns: {', '.join(missing)}",
+                )
+            )
+            report.rows_total = report.rows_rejected = sum(
+                len(c.rows) + len(c.malformed) for c in reader.chunks()
+            )
+            raise FileRejected("the declarations file lacks required columns", report)
+        stage.execute(_STAGE_SCHEMA)
+        checker = _RowChecker(header, self.today)
+        for chunk in reader.chunks():
+            stage_tables(stage, checker.check(chunk))
+
+    def check(self, conn: Connection, stage: Stage) -> None:
+        _check_within_file(stage)
+        if conn.dialect.name == "postgresql":
+            # Taken before the conflict checks, so no other registration slips in between.
+            conn.exec_driver_sql("LOCK TABLE devices IN SHARE ROW EXCLUSIVE MODE")
+        _check_against_registry(conn, stage)
+
+    def load(
+        self, conn: Connection, stage: Stage, *, batch_id: int, actor: str, now: dt.datetime
+    ) -> None:
+        _load(conn, stage, batch_id, actor, now)
 
 
 class _RowChecker:
@@ -307,19 +295,11 @@ class _RowChecker:
         return keys, present
 
 
-def _stage_chunk(stage: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
-    for name, table in tables.items():
-        if table.num_rows:
-            stage.register("chunk", table)
-            stage.execute(f"INSERT INTO {name} BY NAME SELECT * FROM chunk")  # noqa: S608
-            stage.unregister("chunk")
-
-
-def _check_within_file(stage: duckdb.DuckDBPyConnection) -> None:
+def _check_within_file(stage: Stage) -> None:
     """The same IMEI twice in the file, and a declaration whose date or importer changes."""
     stage.execute(
         f"""
-        INSERT INTO errors
+        INSERT INTO errors (line, step, field, value, reason)
         SELECT line, {STEP_FILE}, 'imei' || column_no, lpad(imei_key::VARCHAR, 14, '0'),
                'the same IMEI is also on line ' || first_line
         FROM (
@@ -333,7 +313,7 @@ def _check_within_file(stage: duckdb.DuckDBPyConnection) -> None:
     )
     stage.execute(
         f"""
-        INSERT INTO errors
+        INSERT INTO errors (line, step, field, value, reason)
         SELECT r.line, {STEP_FILE}, 'declaration_number', r.number,
                'date or importer differs from line ' || f.line || ' of the same declaration'
         FROM rows r
@@ -345,7 +325,7 @@ def _check_within_file(stage: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _check_against_registry(conn: Connection, stage: duckdb.DuckDBPyConnection) -> None:
+def _check_against_registry(conn: Connection, stage: Stage) -> None:
     """Conflicts with other registrations, rows already loaded, declarations already known."""
     reader = stage.cursor()
     # In key order, each chunk's look-ups walk one stretch of the registry's key index.
@@ -371,7 +351,7 @@ def _check_against_registry(conn: Connection, stage: duckdb.DuckDBPyConnection) 
         conn.exec_driver_sql("DROP TABLE tmp_declaration_keys")
         if found:
             line, key, device, source, number = zip(*found, strict=True)
-            _stage_chunk(
+            stage_tables(
                 stage,
                 {
                     "hits": pa.table(
@@ -389,8 +369,8 @@ def _check_against_registry(conn: Connection, stage: duckdb.DuckDBPyConnection) 
     _fetch_known_declarations(conn, stage)
     stage.execute(
         f"""
-        INSERT INTO errors
-        SELECT h.line, {STEP_REGISTRY}, 'imei', lpad(h.imei_key::VARCHAR, 14, '0'),
+        INSERT INTO errors (line, step, field, value, reason)
+        SELECT h.line, {STEP_DATABASE}, 'imei', lpad(h.imei_key::VARCHAR, 14, '0'),
                'already registered to another device ('
                || CASE WHEN h.registered_number IS NOT NULL
                        THEN 'declaration ' || h.registered_number
@@ -399,20 +379,20 @@ def _check_against_registry(conn: Connection, stage: duckdb.DuckDBPyConnection) 
         FROM hits h JOIN rows r ON r.line = h.line
         WHERE h.registered_number IS DISTINCT FROM r.number;
 
-        CREATE TABLE skip AS
+        INSERT INTO skip
         SELECT h.line FROM hits h JOIN rows r ON r.line = h.line
         GROUP BY h.line, r.imeis, r.number
         HAVING COUNT(*) = r.imeis AND COUNT(DISTINCT h.device_id) = 1
            AND bool_and(COALESCE(h.registered_number = r.number, false));
 
-        INSERT INTO errors
-        SELECT DISTINCT h.line, {STEP_REGISTRY}, 'imei', '',
+        INSERT INTO errors (line, step, field, value, reason)
+        SELECT DISTINCT h.line, {STEP_DATABASE}, 'imei', '',
                'differs from the device registered under this declaration with the same IMEIs'
         FROM hits h JOIN rows r ON r.line = h.line
         WHERE h.registered_number = r.number AND h.line NOT IN (SELECT line FROM skip);
 
-        INSERT INTO errors
-        SELECT r.line, {STEP_REGISTRY}, 'declaration_number', r.number,
+        INSERT INTO errors (line, step, field, value, reason)
+        SELECT r.line, {STEP_DATABASE}, 'declaration_number', r.number,
                'already recorded with another date or importer BIN'
         FROM rows r JOIN known k ON k.number = r.number
         WHERE r.declared_on IS DISTINCT FROM k.declared_on OR r.importer_bin <> k.importer_bin;
@@ -420,7 +400,7 @@ def _check_against_registry(conn: Connection, stage: duckdb.DuckDBPyConnection) 
     )
 
 
-def _fetch_known_declarations(conn: Connection, stage: duckdb.DuckDBPyConnection) -> None:
+def _fetch_known_declarations(conn: Connection, stage: Stage) -> None:
     """Copy the registry's declarations that the file names into the stage."""
     reader = stage.cursor()
     for batch in reader.sql("SELECT DISTINCT number FROM rows").to_arrow_reader(LOAD_CHUNK):
@@ -437,12 +417,12 @@ def _fetch_known_declarations(conn: Connection, stage: duckdb.DuckDBPyConnection
     reader.close()
 
 
-def _stage_known(stage: duckdb.DuckDBPyConnection, found: Sequence[Any]) -> None:
+def _stage_known(stage: Stage, found: Sequence[Any]) -> None:
     if not found:
         return
     number, id_, declared_on, importer_bin = zip(*found, strict=True)
     dates = [d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d)) for d in declared_on]
-    _stage_chunk(
+    stage_tables(
         stage,
         {
             "known": pa.table(
@@ -457,38 +437,9 @@ def _stage_known(stage: duckdb.DuckDBPyConnection, found: Sequence[Any]) -> None
     )
 
 
-def _settle(stage: duckdb.DuckDBPyConnection, report: ImportReport) -> None:
-    """Counts, a sample of the errors in line order, and the rows to load."""
-    report.rows_rejected = _count(stage, "SELECT COUNT(DISTINCT line) FROM errors")
-    stage.execute(
-        """
-        CREATE TABLE accepted AS
-        SELECT * FROM rows
-        WHERE line NOT IN (SELECT line FROM errors) AND line NOT IN (SELECT line FROM skip)
-        """
-    )
-    report.rows_accepted = _count(stage, "SELECT COUNT(*) FROM accepted")
-    report.rows_skipped = report.rows_total - report.rows_rejected - report.rows_accepted
-    sample = stage.execute(
-        "SELECT line, field, value, reason FROM errors ORDER BY line, step, field, reason LIMIT ?",
-        [MAX_ERRORS_KEPT],
-    ).fetchall()
-    report.errors = [RowError(*row) for row in sample]
-
-
-def _batches(stage: duckdb.DuckDBPyConnection, sql: str) -> Iterator[pa.RecordBatch]:
-    reader = stage.cursor()
-    try:
-        yield from reader.sql(sql).to_arrow_reader(LOAD_CHUNK)
-    finally:
-        reader.close()
-
-
-def _load(
-    conn: Connection, stage: duckdb.DuckDBPyConnection, batch_id: int, actor: str, now: dt.datetime
-) -> None:
+def _load(conn: Connection, stage: Stage, batch_id: int, actor: str, now: dt.datetime) -> None:
     """Insert the accepted rows: new declarations, devices, their IMEIs and registrations."""
-    for batch in _batches(
+    for batch in stage_batches(
         stage,
         """
         SELECT number, arg_min(declared_on, line), arg_min(importer_bin, line) FROM accepted
@@ -527,7 +478,7 @@ def _load(
         FROM accepted a JOIN known k ON k.number = a.number
         """  # noqa: S608
     )
-    for batch in _batches(
+    for batch in stage_batches(
         stage,
         "SELECT device_id, lpad((first_key // 1000000)::VARCHAR, 8, '0'), brand, model, "
         "declaration_id, line FROM loading ORDER BY line",
@@ -559,7 +510,7 @@ def _load(
         )
     # In key order, the primary key's B-tree grows page by page instead of splitting pages all
     # over the tree (a declaration's IMEIs come in no particular order).
-    for batch in _batches(
+    for batch in stage_batches(
         stage,
         "SELECT k.imei_key, l.device_id, k.slot FROM keys k JOIN loading l ON l.line = k.line "
         "ORDER BY k.imei_key",
@@ -578,39 +529,7 @@ def _load(
             "SELECT setval(pg_get_serial_sequence('devices', 'id'), "
             "(SELECT COALESCE(MAX(id), 1) FROM devices))"
         )
-        if _count(stage, "SELECT COUNT(*) FROM loading") >= ANALYZE_AFTER_ROWS:
+        if stage_count(stage, "SELECT COUNT(*) FROM loading") >= ANALYZE_AFTER_ROWS:
             # Fresh statistics at once: until autovacuum's, the planner would take a registry of
             # millions for an empty one and scan it where an index look-up is right.
             conn.exec_driver_sql("ANALYZE devices, device_imeis, registrations, declarations")
-
-
-def _write_rejects(stage: duckdb.DuckDBPyConnection, path: Path, rejects_path: Path) -> None:
-    """Write the refused rows with their reasons, in line order, so they can be fixed and resent.
-
-    The file is read again alongside the errors, both in line order: nothing is held whole.
-    """
-    reasons = (
-        row
-        for batch in _batches(
-            stage,
-            "SELECT line, string_agg(field || ': ' || reason, '; ' ORDER BY step, field, reason) "
-            "FROM errors GROUP BY line ORDER BY line",
-        )
-        for row in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True)
-    )
-    reader = CsvReader(path, delimiters=",;")
-    width = len(reader.header)
-    rows = (
-        (line, row)
-        for chunk in reader.chunks()
-        for line, row in zip(chunk.lines, chunk.rows, strict=True)
-    )
-    with rejects_path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["line", *reader.header, "reasons"])
-        current = next(rows, None)
-        for line, reason in reasons:
-            while current is not None and current[0] < line:
-                current = next(rows, None)
-            cells = current[1] if current is not None and current[0] == line else [""] * width
-            writer.writerow([line, *cells, reason])
