@@ -144,7 +144,7 @@ class CsvReader:
         *,
         delimiters: str = ",",
         progress: Progress | None = None,
-        chunk_rows: int = CHUNK_ROWS,
+        chunk_rows: int | None = None,
     ) -> None:
         lines = text_lines(path, progress)
         first = next(lines, "")
@@ -154,7 +154,7 @@ class CsvReader:
             itertools.chain([first], lines), delimiter=self.delimiter, strict=True
         )
         self.header: list[str] = next(self._reader, [])
-        self._chunk_rows = chunk_rows
+        self._chunk_rows = chunk_rows or CHUNK_ROWS
 
     def chunks(self) -> Iterator[CsvTable]:
         """Chunks of at most `chunk_rows` rows; each carries the malformed rows met on its way."""

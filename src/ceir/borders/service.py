@@ -15,13 +15,12 @@ import pyarrow as pa
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from ceir import identifiers
+from ceir import identifiers, importing
 from ceir.borders.models import BorderCrossing
 from ceir.bulk import insert_columns
 from ceir.db import utcnow
 from ceir.errors import FileRejected, InvalidInput
 from ceir.importing import (
-    CHUNK_ROWS,
     STEP_DATABASE,
     STEP_FILE,
     CsvReader,
@@ -133,9 +132,8 @@ def _micros(moment: dt.datetime) -> int:
     return (moment - _EPOCH) // dt.timedelta(microseconds=1)
 
 
-def _chunks(
-    records: Records, size: int = CHUNK_ROWS
-) -> Iterator[list[tuple[int, Mapping[str, object]]]]:
+def _chunks(records: Records) -> Iterator[list[tuple[int, Mapping[str, object]]]]:
+    size = importing.CHUNK_ROWS  # read when called, so a test may make chunks small
     batch: list[tuple[int, Mapping[str, object]]] = []
     for record in records:
         batch.append(record)
@@ -281,7 +279,7 @@ def _json_lines(stage: Stage, path: Path) -> Records:
             errors.append(RowError(number, "row", line.rstrip()[:80], "not a JSON object"))
             continue
         yield number, value
-        if len(errors) >= CHUNK_ROWS:
+        if len(errors) >= importing.CHUNK_ROWS:
             stage_errors(stage, errors)
             errors = []
     stage_errors(stage, errors)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.orm import Session
 
@@ -219,50 +220,65 @@ class _RowChecker:
 
     def _declarations(
         self, columns: list[tuple[str, ...]], lines: list[int]
-    ) -> tuple[list[str], list[str], list[dt.date | None], list[str]]:
-        numbers = [v.strip() for v in columns[self.col["declaration_number"]]]
-        raw_dates = [v.strip() for v in columns[self.col["declaration_date"]]]
-        bins = [v.strip() for v in columns[self.col["importer_bin"]]]
-        date_of: dict[str, dt.date | str] = {}
-        for value in set(raw_dates):
+    ) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+        numbers = _trimmed(columns[self.col["declaration_number"]])
+        raw_dates = _trimmed(columns[self.col["declaration_date"]])
+        bins = _trimmed(columns[self.col["importer_bin"]])
+        # A chunk holds few distinct numbers, dates and BINs: each is checked once, and rows
+        # find theirs by index.
+        date_values, date_index = _distinct(raw_dates)
+        date_of: list[dt.date | None] = []
+        date_problem: list[str | None] = []
+        for value in date_values:
             try:
                 parsed = dt.date.fromisoformat(value)
-                date_of[value] = parsed if parsed <= self.today else "is in the future"
             except ValueError:
-                date_of[value] = "not a date in the form YYYY-MM-DD"
-        bin_problem: dict[str, str | None] = {}
-        for value in set(bins):
+                date_of.append(None)
+                date_problem.append("not a date in the form YYYY-MM-DD")
+                continue
+            future = parsed > self.today
+            date_of.append(None if future else parsed)
+            date_problem.append("is in the future" if future else None)
+        bin_values, bin_index = _distinct(bins)
+        bin_problem: list[str | None] = []
+        for value in bin_values:
             try:
                 identifiers.parse_bin(value)
-                bin_problem[value] = None
+                bin_problem.append(None)
             except identifiers.IdentifierError as exc:
-                bin_problem[value] = str(exc)
-        number_ok = {v: bool(DECLARATION_NUMBER.match(v)) for v in set(numbers)}
-        dates: list[dt.date | None] = []
-        for line, number, raw_date, raw_bin in zip(lines, numbers, raw_dates, bins, strict=True):
-            parsed_date = date_of[raw_date]
-            dates.append(parsed_date if isinstance(parsed_date, dt.date) else None)
-            if not number_ok[number]:
+                bin_problem.append(str(exc))
+        number_values, number_index = _distinct(numbers)
+        number_bad = np.array([not DECLARATION_NUMBER.match(v) for v in number_values], dtype=bool)
+        date_bad = np.array([p is not None for p in date_problem], dtype=bool)
+        bin_bad = np.array([p is not None for p in bin_problem], dtype=bool)
+        bad_rows = number_bad[number_index] | date_bad[date_index] | bin_bad[bin_index]
+        for i in np.flatnonzero(bad_rows):
+            number, date_at, bin_at = number_index[i], date_index[i], bin_index[i]
+            if number_bad[number]:
                 self.reject(
-                    line,
+                    lines[i],
                     "declaration_number",
-                    number,
+                    number_values[number],
                     "required: up to 64 letters, digits and / . _ -",
                 )
-            if isinstance(parsed_date, str):
-                self.reject(line, "declaration_date", raw_date, parsed_date)
-            if bin_problem[raw_bin]:
-                self.reject(line, "importer_bin", raw_bin, str(bin_problem[raw_bin]))
+            if date_bad[date_at]:
+                self.reject(
+                    lines[i], "declaration_date", date_values[date_at], str(date_problem[date_at])
+                )
+            if bin_bad[bin_at]:
+                self.reject(lines[i], "importer_bin", bin_values[bin_at], str(bin_problem[bin_at]))
+        dates = pa.array(date_of, pa.date32()).take(pa.array(date_index))
         return numbers, raw_dates, dates, bins
 
-    def _text(self, values: tuple[str, ...], lines: list[int], field: str) -> list[str]:
-        cleaned = [v.strip() for v in values]
+    def _text(self, values: tuple[str, ...], lines: list[int], field: str) -> pa.Array:
+        cleaned = _trimmed(values)
+        length = pc.utf8_length(cleaned).to_numpy(zero_copy_only=False)
         limit = TEXT_LIMITS[field]
-        for line, value in zip(lines, cleaned, strict=True):
-            if not value:
-                self.reject(line, field, value, "required")
-            elif len(value) > limit:
-                self.reject(line, field, value[:40] + "…", f"longer than {limit} characters")
+        for i in np.flatnonzero(length == 0):
+            self.reject(lines[i], field, "", "required")
+        for i in np.flatnonzero(length > limit):
+            value = cleaned[i].as_py()
+            self.reject(lines[i], field, value[:40] + "…", f"longer than {limit} characters")
         return cleaned
 
     def _imeis(
@@ -274,8 +290,9 @@ class _RowChecker:
         present = np.zeros((n, len(self.imei_columns)), dtype=bool)
         for slot, (number, index) in enumerate(self.imei_columns):
             values = columns[index]
-            slot_keys, ok = identifiers.bulk_imei_keys(list(values))
-            empty = np.fromiter((not v.strip() for v in values), dtype=bool, count=n)
+            cells = pa.array(values, pa.string())
+            slot_keys, ok = identifiers.bulk_imei_keys(cells)
+            empty = pc.equal(pc.utf8_length(_trimmed(cells)), 0).to_numpy(zero_copy_only=False)
             keys[:, slot] = slot_keys
             present[:, slot] = ok
             for i in np.flatnonzero(~ok & ~empty):
@@ -293,6 +310,17 @@ class _RowChecker:
         for i in np.flatnonzero(present.sum(axis=1) > MAX_IMEIS_PER_DEVICE):
             self.reject(lines[i], "imei", "", f"a device has at most {MAX_IMEIS_PER_DEVICE} IMEIs")
         return keys, present
+
+
+def _trimmed(values: tuple[str, ...] | pa.Array) -> pa.Array:
+    """The values without surrounding whitespace, as str.strip() gives them."""
+    return pc.utf8_trim_whitespace(pa.array(values, pa.string()))
+
+
+def _distinct(values: pa.Array) -> tuple[list[str], np.ndarray]:
+    """The distinct values and, for each row, the index of its value among them."""
+    encoded = pc.dictionary_encode(values)
+    return encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False)
 
 
 def _check_within_file(stage: Stage) -> None:
