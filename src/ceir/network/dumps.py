@@ -150,6 +150,7 @@ def import_dump(
         return report
 
     with _readable_csv(path) as csv_path, open_store(settings) as con:
+        con.execute(f"SET memory_limit = '{rules.duckdb_import_memory_limit}'")
         header = _header(csv_path)
         missing = [c for c in REQUIRED if c not in header]
         extra = [c for c in header if c not in (*REQUIRED, "rat")]
