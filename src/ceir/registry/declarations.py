@@ -353,6 +353,15 @@ def _check_within_file(stage: Stage) -> None:
     )
 
 
+_HITS_SQL = (
+    "SELECT t.row_no, t.imei_key, di.device_id, r.source, d.number "
+    "FROM tmp_declaration_keys t "
+    "JOIN device_imeis di ON di.imei_key = t.imei_key "
+    "LEFT JOIN registrations r ON r.device_id = di.device_id AND r.revoked_at IS NULL "
+    "LEFT JOIN declarations d ON d.id = r.declaration_id"
+)
+
+
 def _check_against_registry(conn: Connection, stage: Stage) -> None:
     """Conflicts with other registrations, rows already loaded, declarations already known."""
     reader = stage.cursor()
@@ -367,15 +376,14 @@ def _check_against_registry(conn: Connection, stage: Stage) -> None:
             batch.column(0).to_numpy(),
             batch.column(1).to_numpy(),
         )
-        found = conn.execute(
-            text(
-                "SELECT t.row_no, t.imei_key, di.device_id, r.source, d.number "
-                "FROM tmp_declaration_keys t "
-                "JOIN device_imeis di ON di.imei_key = t.imei_key "
-                "LEFT JOIN registrations r ON r.device_id = di.device_id AND r.revoked_at IS NULL "
-                "LEFT JOIN declarations d ON d.id = r.declaration_id"
-            )
-        ).all()
+        # The driver's own cursor: on a re-run every key is a hit, and plain tuples cost a
+        # fraction of result rows.
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(_HITS_SQL)
+            found = cursor.fetchall()
+        finally:
+            cursor.close()
         conn.exec_driver_sql("DROP TABLE tmp_declaration_keys")
         if found:
             line, key, device, source, number = zip(*found, strict=True)
