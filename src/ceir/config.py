@@ -75,6 +75,7 @@ class NetworkSettings(BaseModel):
     retention_days: int = Field(default=180, ge=30)
     # DuckDB may use this much memory before spilling to disk.
     duckdb_memory_limit: str = "6GB"
+    duckdb_import_memory_limit: str = "1GB"  # a dump's import: its peak stays under 1.5 GiB
     # A second IMEI is linked to a registered device when the same home SIM was seen with both
     # within this many days (and the TACs share their first 6 digits).
     second_imei_window_days: int = Field(default=7, ge=1)

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ceir import bulk
+from ceir import bulk, importing
 from ceir.audit.models import AuditEvent
 from ceir.errors import FileRejected
+from ceir.registry import declarations
 from ceir.registry.models import Declaration, Device, DeviceImei, Registration
 from ceir.registry.service import find_registration, import_declarations
 from tests.factories import make_imei, write_csv
@@ -172,23 +173,63 @@ def test_imei_registered_under_another_declaration_is_a_conflict_never_overwritt
     assert counts(db_session)[0] == 1
 
 
-def test_a_crash_mid_import_leaves_no_partial_data(
-    db_session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("table", ["devices", "registrations", "device_imeis"])
+def test_a_crash_after_some_loaded_chunks_leaves_no_partial_data(
+    db_session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: str
 ) -> None:
-    path = write_csv(tmp_path / "decl.csv", HEADER, [row("D-1", i) for i in range(1, 50)])
+    import_declarations(
+        db_session, write_csv(tmp_path / "old.csv", HEADER, [row("D-0", 900)]), actor="t"
+    )
+    db_session.commit()
+    before = counts(db_session)
+    path = write_csv(tmp_path / "decl.csv", HEADER, [row(f"D-{i // 7}", i) for i in range(1, 50)])
+    monkeypatch.setattr(declarations, "CHUNK_ROWS", 10)
+    monkeypatch.setattr(importing, "LOAD_CHUNK", 10)
     real_insert = bulk.insert_columns
+    chunks = {"loaded": 0}
 
-    def crash_on_registrations(conn, table, columns):  # type: ignore[no-untyped-def]
-        if table == "registrations":
-            raise OSError("disk full")
-        return real_insert(conn, table, columns)
+    def crash_on_third_chunk(conn, name, columns):  # type: ignore[no-untyped-def]
+        if name == table:
+            chunks["loaded"] += 1
+            if chunks["loaded"] == 3:
+                raise OSError("disk full")
+        return real_insert(conn, name, columns)
 
-    monkeypatch.setattr("ceir.registry.service.insert_columns", crash_on_registrations)
+    monkeypatch.setattr(declarations, "insert_columns", crash_on_third_chunk)
     with pytest.raises(OSError, match="disk full"):
         import_declarations(db_session, path, actor="t")
     db_session.rollback()
 
-    assert counts(db_session) == (0, 0, 0, 0)
+    assert counts(db_session) == before
+    monkeypatch.setattr(declarations, "insert_columns", real_insert)
+    report = import_declarations(db_session, path, actor="t")
+    db_session.commit()
+    assert report.rows_accepted == 49
+    assert counts(db_session)[0] == before[0] + 49
+
+
+def test_errors_past_the_kept_sample_are_counted_and_all_written_to_the_rejects_file(
+    db_session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importing, "MAX_ERRORS_KEPT", 5)
+    monkeypatch.setattr(declarations, "CHUNK_ROWS", 7)
+    rows = [row("D-1", i) for i in range(1, 40)]
+    for bad in rows[::3]:
+        bad[3] = ""
+    path = write_csv(tmp_path / "decl.csv", HEADER, rows)
+    rejects = tmp_path / "rejects.csv"
+
+    report = import_declarations(
+        db_session, path, actor="t", accept_good=True, rejects_path=rejects
+    )
+    db_session.commit()
+
+    assert (report.rows_rejected, report.rows_accepted) == (13, 26)
+    assert [e.line for e in report.errors] == [2, 5, 8, 11, 14]
+    with rejects.open(encoding="utf-8") as handle:
+        rejected = list(csv.DictReader(handle))
+    assert [int(r["line"]) for r in rejected] == list(range(2, 41, 3))
+    assert all(r["brand"] == "" and r["reasons"] == "brand: required" for r in rejected)
 
 
 def test_missing_columns_are_named(db_session: Session, tmp_path: Path) -> None:

@@ -6,22 +6,36 @@ import datetime as dt
 import hashlib
 import json
 import re
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+import pyarrow as pa
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from ceir import identifiers
-from ceir.audit import service as audit
+from ceir import identifiers, importing
 from ceir.borders.models import BorderCrossing
 from ceir.bulk import insert_columns
 from ceir.db import utcnow
 from ceir.errors import FileRejected, InvalidInput
-from ceir.importing import ImportReport, RowError, file_sha256, normalise_header, read_csv
+from ceir.importing import (
+    STEP_DATABASE,
+    STEP_FILE,
+    CsvReader,
+    Importer,
+    ImportReport,
+    RowError,
+    Stage,
+    file_sha256,
+    normalise_header,
+    run_import,
+    stage_batches,
+    stage_errors,
+    stage_tables,
+    text_lines,
+)
 
 FIELDS = ("record_id", "iin", "direction", "crossed_at", "checkpoint", "country")
 REQUIRED = ("record_id", "iin", "direction", "crossed_at", "checkpoint")
@@ -101,170 +115,205 @@ def _check(
     return Crossing(record_id, iin, direction, crossed_at, checkpoint, country or None)
 
 
-def load_crossings(
-    db: Session,
-    records: Iterable[tuple[int, Mapping[str, object]]],
-    *,
-    report: ImportReport,
-    actor: str,
-    now: dt.datetime | None = None,
-    errors: list[RowError] | None = None,
-) -> ImportReport:
-    """Check and store crossings given as (line, fields); all or nothing, idempotent by record id.
+_STAGE_SCHEMA = """
+CREATE TABLE rows (line INTEGER, record_id VARCHAR, iin VARCHAR, direction VARCHAR,
+    crossed_at BIGINT, checkpoint VARCHAR, country VARCHAR);
+CREATE TABLE known (record_id VARCHAR, iin VARCHAR, direction VARCHAR, crossed_at BIGINT,
+    checkpoint VARCHAR, country VARCHAR);
+"""
+_PAYLOAD = ("iin", "direction", "crossed_at", "checkpoint", "country")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
-    A record already stored with the same fields is skipped; a known id with other fields is a
-    conflict that refuses the whole batch, as does any bad record.
-    """
-    clock = time.perf_counter()
-    now = now or utcnow()
-    errors = list(errors or [])
-    checked: dict[str, tuple[int, Crossing]] = {}
-    total = 0
-    duplicates = 0
-    for line, raw in records:
-        total += 1
-        crossing = _check(line, raw, now, errors)
-        if crossing is None:
-            continue
-        first = checked.get(crossing.record_id)
-        if first is None:
-            checked[crossing.record_id] = (line, crossing)
-        elif first[1].payload() != crossing.payload():
-            errors.append(
-                RowError(
-                    line,
-                    "record_id",
-                    crossing.record_id,
-                    f"the same record id on line {first[0]} has other data",
-                )
-            )
-        else:
-            duplicates += 1
+Records = Iterable[tuple[int, Mapping[str, object]]]  # (line, fields)
 
-    conn = db.connection()
-    if conn.dialect.name == "postgresql":
-        # Two pushes of the same new record must not both pass the "unknown id" check.
-        conn.exec_driver_sql("LOCK TABLE border_crossings IN SHARE ROW EXCLUSIVE MODE")
-    known: dict[str, BorderCrossing] = {}
-    ids = list(checked)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        for row in db.scalars(select(BorderCrossing).where(BorderCrossing.record_id.in_(chunk))):
-            known[row.record_id] = row
-    fresh: list[Crossing] = []
-    for record_id, (line, crossing) in checked.items():
-        stored_row = known.get(record_id)
-        if stored_row is None:
-            fresh.append(crossing)
-            continue
-        stored = (
-            stored_row.iin,
-            stored_row.direction,
-            stored_row.crossed_at,
-            stored_row.checkpoint,
-            stored_row.country,
+
+def _micros(moment: dt.datetime) -> int:
+    """Exact microseconds since 1970 (UTC), so staged times compare exactly with stored ones."""
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+def _chunks(records: Records) -> Iterator[list[tuple[int, Mapping[str, object]]]]:
+    size = importing.CHUNK_ROWS  # read when called, so a test may make chunks small
+    batch: list[tuple[int, Mapping[str, object]]] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class CrossingsImporter(Importer):
+    """Crossings' rules: each record's fields, a record id given once, a known id not changed."""
+
+    kind = "crossings"
+    action = "borders.import_crossings"
+    unit = "records"
+
+    def __init__(
+        self, path: Path | None, records: list[dict[str, object]] | None, now: dt.datetime
+    ) -> None:
+        super().__init__(path)
+        self.records = records
+        self.now = now
+
+    def _read(self, stage: Stage, report: ImportReport) -> Records:
+        if self.path is None:
+            return enumerate(self.records or [], 1)
+        if self.path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+            return _json_lines(stage, self.path)
+        return _csv_records(stage, self.path, report)
+
+    def stage(self, stage: Stage, report: ImportReport) -> None:
+        stage.execute(_STAGE_SCHEMA)
+        for chunk in _chunks(self._read(stage, report)):
+            errors: list[RowError] = []
+            crossings = [
+                (line, crossing)
+                for line, raw in chunk
+                if (crossing := _check(line, raw, self.now, errors)) is not None
+            ]
+            stage_errors(stage, errors)
+            rows = {
+                "line": pa.array([line for line, _ in crossings], pa.int32()),
+                "record_id": [c.record_id for _, c in crossings],
+                "iin": [c.iin for _, c in crossings],
+                "direction": [c.direction for _, c in crossings],
+                "crossed_at": pa.array([_micros(c.crossed_at) for _, c in crossings], pa.int64()),
+                "checkpoint": [c.checkpoint for _, c in crossings],
+                "country": pa.array([c.country for _, c in crossings], pa.string()),
+            }
+            stage_tables(stage, {"rows": pa.table(rows)})
+
+    def check(self, conn: Connection, stage: Stage) -> None:
+        same = " AND ".join(f"r.{f} IS NOT DISTINCT FROM f.{f}" for f in _PAYLOAD)
+        stage.execute(
+            f"""
+            CREATE TABLE firsts AS
+            SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY record_id ORDER BY line) AS nth
+                           FROM rows) WHERE nth = 1;
+            INSERT INTO errors (line, step, field, value, reason)
+            SELECT r.line, {STEP_FILE}, 'record_id', r.record_id,
+                   'the same record id on line ' || f.line || ' has other data'
+            FROM rows r JOIN firsts f USING (record_id) WHERE r.line > f.line AND NOT ({same});
+            INSERT INTO skip
+            SELECT r.line FROM rows r JOIN firsts f USING (record_id)
+            WHERE r.line > f.line AND {same};
+            """  # noqa: S608
         )
-        if stored != crossing.payload():
-            errors.append(
-                RowError(
-                    line,
-                    "record_id",
-                    record_id,
-                    "already recorded with other data; not overwritten",
-                )
-            )
-    errors.sort(key=lambda e: e.line)
-    for error in errors:
-        report.add_error(error)
-    report.rows_total = total
-    report.rows_rejected = len({e.line for e in errors})
-    if errors:
-        report.seconds = time.perf_counter() - clock
-        raise FileRejected(f"{report.rows_rejected} bad records; nothing was loaded", report)
-    report.rows_skipped = total - len(fresh)
-    report.rows_accepted = len(fresh)
-    report.loaded = True
-    if fresh:
-        insert_columns(
-            conn,
-            "border_crossings",
-            {
-                "record_id": [c.record_id for c in fresh],
-                "iin": [c.iin for c in fresh],
-                "direction": [c.direction for c in fresh],
-                "crossed_at": [c.crossed_at for c in fresh],
-                "checkpoint": [c.checkpoint for c in fresh],
-                "country": [c.country for c in fresh],
-                "imported_at": now,
-            },
+        if conn.dialect.name == "postgresql":
+            # Two pushes of the same new record must not both pass the "unknown id" check.
+            conn.exec_driver_sql("LOCK TABLE border_crossings IN SHARE ROW EXCLUSIVE MODE")
+        for batch in stage_batches(stage, "SELECT record_id FROM firsts"):
+            ids = batch.column(0).to_pylist()
+            for start in range(0, len(ids), 1000):
+                found = conn.execute(
+                    select(
+                        BorderCrossing.record_id,
+                        BorderCrossing.iin,
+                        BorderCrossing.direction,
+                        BorderCrossing.crossed_at,
+                        BorderCrossing.checkpoint,
+                        BorderCrossing.country,
+                    ).where(BorderCrossing.record_id.in_(ids[start : start + 1000]))
+                ).all()
+                if found:
+                    record_id, iin, direction, crossed_at, checkpoint, country = zip(
+                        *found, strict=True
+                    )
+                    known = {
+                        "record_id": record_id,
+                        "iin": iin,
+                        "direction": direction,
+                        "crossed_at": pa.array([_micros(t) for t in crossed_at], pa.int64()),
+                        "checkpoint": checkpoint,
+                        "country": pa.array(country, pa.string()),
+                    }
+                    stage_tables(stage, {"known": pa.table(known)})
+        stage.execute(
+            f"""
+            INSERT INTO errors (line, step, field, value, reason)
+            SELECT r.line, {STEP_DATABASE}, 'record_id', r.record_id,
+                   'already recorded with other data; not overwritten'
+            FROM firsts r JOIN known f USING (record_id) WHERE NOT ({same});
+            INSERT INTO skip
+            SELECT r.line FROM firsts r JOIN known f USING (record_id) WHERE {same};
+            """  # noqa: S608
         )
-    audit.record(
-        db,
-        actor=actor,
-        action="borders.import_crossings",
-        object_type="file",
-        object_id=report.filename[:64],
-        details={
-            "sha256": report.sha256,
-            "accepted": report.rows_accepted,
-            "skipped": report.rows_skipped,
-            "duplicates_in_batch": duplicates,
-        },
-    )
-    report.seconds = time.perf_counter() - clock
-    return report
+
+    def load(
+        self, conn: Connection, stage: Stage, *, batch_id: int, actor: str, now: dt.datetime
+    ) -> None:
+        for batch in stage_batches(stage, "SELECT * FROM accepted ORDER BY line"):
+            columns = batch.to_pydict()
+            insert_columns(
+                conn,
+                "border_crossings",
+                {
+                    "record_id": columns["record_id"],
+                    "iin": columns["iin"],
+                    "direction": columns["direction"],
+                    "crossed_at": [
+                        _EPOCH + dt.timedelta(microseconds=m) for m in columns["crossed_at"]
+                    ],
+                    "checkpoint": columns["checkpoint"],
+                    "country": columns["country"],
+                    "imported_at": self.now,
+                },
+            )
 
 
-def _read_json_lines(path: Path, errors: list[RowError]) -> list[tuple[int, Mapping[str, object]]]:
-    records: list[tuple[int, Mapping[str, object]]] = []
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{path.name} is not UTF-8 text") from exc
-    for number, line in enumerate(text.splitlines(), 1):
+def _json_lines(stage: Stage, path: Path) -> Records:
+    """The file's JSON objects with their line numbers; other lines are row errors."""
+    errors: list[RowError] = []
+    for number, line in enumerate(text_lines(path), 1):
         if not line.strip():
             continue
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            errors.append(RowError(number, "row", line[:80], f"not JSON: {exc.msg}"))
+            errors.append(RowError(number, "row", line.rstrip()[:80], f"not JSON: {exc.msg}"))
             continue
         if not isinstance(value, dict):
-            errors.append(RowError(number, "row", line[:80], "not a JSON object"))
+            errors.append(RowError(number, "row", line.rstrip()[:80], "not a JSON object"))
             continue
-        records.append((number, value))
-    return records
+        yield number, value
+        if len(errors) >= importing.CHUNK_ROWS:
+            stage_errors(stage, errors)
+            errors = []
+    stage_errors(stage, errors)
 
 
-def _read_csv_records(path: Path, errors: list[RowError]) -> list[tuple[int, Mapping[str, object]]]:
-    table = read_csv(path, delimiters=",;")
-    header = [normalise_header(h) for h in table.header]
+def _csv_records(stage: Stage, path: Path, report: ImportReport) -> Records:
+    reader = CsvReader(path, delimiters=",;")
+    header = [normalise_header(h) for h in reader.header]
     wanted = {normalise_header(f): f for f in FIELDS}
     missing = [f for f in REQUIRED if normalise_header(f) not in header]
     if missing:
-        errors.append(
-            RowError(1, "header", ",".join(table.header)[:200], f"missing columns: {missing}")
+        report.add_error(
+            RowError(1, "header", ",".join(reader.header)[:200], f"missing columns: {missing}")
         )
-        return []
-    errors.extend(table.malformed)
+        report.rows_rejected = 1
+        raise FileRejected("1 bad records; nothing was loaded", report)
     columns = {wanted[h]: i for i, h in enumerate(header) if h in wanted}
-    return [
-        (line, {name: row[i] for name, i in columns.items()})
-        for row, line in zip(table.rows, table.lines, strict=True)
-    ]
+    for chunk in reader.chunks():
+        stage_errors(stage, chunk.malformed)
+        for row, line in zip(chunk.rows, chunk.lines, strict=True):
+            yield line, {name: row[i] for name, i in columns.items()}
 
 
 def import_crossings_file(
     db: Session, path: Path, *, actor: str, now: dt.datetime | None = None
 ) -> ImportReport:
-    """Load a file of crossings: CSV with a header, or JSON lines (`.jsonl`, `.ndjson`)."""
+    """Load a file of crossings: CSV with a header, or JSON lines (`.jsonl`, `.ndjson`).
+
+    All or nothing, idempotent by record id: a record already stored with the same fields is
+    skipped; a known id with other fields is a conflict that refuses the whole file, as does any
+    bad record.
+    """
     report = ImportReport(filename=path.name, sha256=file_sha256(path))
-    errors: list[RowError] = []
-    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        records = _read_json_lines(path, errors)
-    else:
-        records = _read_csv_records(path, errors)
-    return load_crossings(db, records, report=report, actor=actor, now=now, errors=errors)
+    return run_import(db, CrossingsImporter(path, None, now or utcnow()), report, actor=actor)
 
 
 def push_crossings(
@@ -275,7 +324,7 @@ def push_crossings(
         raise InvalidInput(f"At most {MAX_RECORDS_PER_PUSH} records a request.")
     body = json.dumps(records, sort_keys=True, default=str).encode("utf-8")
     report = ImportReport(filename="api-push", sha256=hashlib.sha256(body).hexdigest())
-    return load_crossings(db, list(enumerate(records, 1)), report=report, actor=actor, now=now)
+    return run_import(db, CrossingsImporter(None, records, now or utcnow()), report, actor=actor)
 
 
 @dataclass(frozen=True, slots=True)

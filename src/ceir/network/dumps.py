@@ -207,6 +207,7 @@ def import_dump(
         return report
 
     with open_store(settings) as con:
+        con.execute(f"SET memory_limit = '{rules.duckdb_import_memory_limit}'")
         try:
             with _readable_csv(path, rules.max_inflated_bytes) as csv_path:
                 _read_and_validate(con, report, csv_path, operator, settings, today)

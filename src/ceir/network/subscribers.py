@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.orm import Session
 
 from ceir import identifiers
-from ceir.audit import service as audit
 from ceir.bulk import insert_columns
 from ceir.config import Settings, get_settings
-from ceir.db import utcnow
 from ceir.errors import FileRejected, InvalidInput
-from ceir.importing import RowError, file_sha256
+from ceir.importing import (
+    STEP_FILE,
+    STEP_ROW,
+    Importer,
+    ImportReport,
+    RowError,
+    Stage,
+    file_sha256,
+    run_import,
+    stage_batches,
+    stage_errors,
+)
 from ceir.network.models import Subscriber
-from ceir.network.store import first
 
 # The IIN check digit in SQL: weights 1..11, and when that gives 10, weights 3..11,1,2.
 _WEIGHTED = " + ".join(f"substr(iin, {i}, 1)::INT * {i}" for i in range(1, 12))
@@ -55,34 +61,59 @@ def import_subscribers(
     settings = settings or get_settings()
     if operator not in settings.network.operators:
         raise InvalidInput(f"unknown operator {operator!r}")
-    started = time.perf_counter()
-    report = SubscriberReport(operator, path.name, file_sha256(path))
-    con = duckdb.connect()
-    try:
+    report = ImportReport(filename=path.name, sha256=file_sha256(path))
+    run_import(db, SubscribersImporter(path, operator), report, actor=actor)
+    return SubscriberReport(
+        operator,
+        report.filename,
+        report.sha256,
+        rows_total=report.rows_total,
+        rows_loaded=report.rows_accepted,
+        errors=report.errors,
+        seconds=report.seconds,
+    )
+
+
+class SubscribersImporter(Importer):
+    """A snapshot's rules: Kazakh mobile numbers, valid IINs, dates, each number once."""
+
+    kind = "subscribers"
+    action = "network.import_subscribers"
+
+    def __init__(self, path: Path, operator: str) -> None:
+        super().__init__(path)
+        self.operator = operator
+
+    def stage(self, stage: Stage, report: ImportReport) -> None:
         names = [
             d[0].lower()
-            for d in con.execute(
-                "SELECT * FROM read_csv(?, header = true, all_varchar = true) LIMIT 0", [str(path)]
+            for d in stage.execute(
+                "SELECT * FROM read_csv(?, header = true, all_varchar = true) LIMIT 0",
+                [str(self.path)],
             ).description
         ]
         missing = [c for c in ("msisdn", "iin") if c not in names]
         if missing:
-            report.errors.append(RowError(1, "header", ",".join(names), f"missing {missing}"))
+            report.add_error(RowError(1, "header", ",".join(names), f"missing {missing}"))
+            report.rows_rejected = 1
             raise FileRejected("subscriber file lacks columns", report)
         since = "since" if "since" in names else "NULL"
         language = "language" if "language" in names else "NULL"
-        con.execute(
+        # Row numbers follow the file only while DuckDB keeps the insertion order.
+        stage.execute("SET preserve_insertion_order = true")
+        stage.execute(
             f"""
-            CREATE TEMP TABLE rows AS
+            CREATE TABLE raw AS
             SELECT row_number() OVER () + 1 AS line, trim(msisdn) AS raw_msisdn, trim(iin) AS iin,
                    trim({since}) AS since, lower(trim({language})) AS language
             FROM read_csv(?, header = true, all_varchar = true)
             """,
-            [str(path)],
+            [str(self.path)],
         )
-        con.execute(
+        stage.execute("SET preserve_insertion_order = false")
+        stage.execute(
             f"""
-            CREATE TEMP TABLE checked AS
+            CREATE TABLE rows AS
             SELECT *,
                 CASE WHEN regexp_full_match(digits, '77[0-9]{{9}}') THEN digits END AS msisdn,
                 regexp_full_match(iin, '[0-9]{{12}}') AND (
@@ -97,74 +128,73 @@ def import_subscribers(
                     WHEN length(d) = 10 AND starts_with(d, '7') THEN '7' || d
                     ELSE d END AS digits
                 FROM (SELECT *, regexp_replace(coalesce(raw_msisdn, ''), '[ +()-]', '', 'g') AS d
-                      FROM rows)
-            )
+                      FROM raw)
+            );
+            DROP TABLE raw;
+            INSERT INTO errors (line, step, field, value, reason, nth)
+            SELECT line, {STEP_ROW}, 'msisdn', coalesce(raw_msisdn, ''),
+                   'not a Kazakh mobile number', 0
+            FROM rows WHERE msisdn IS NULL;
+            INSERT INTO errors (line, step, field, value, reason, nth)
+            SELECT line, {STEP_ROW}, 'since', '', 'not a date YYYY-MM-DD', 2
+            FROM rows WHERE NOT since_ok;
             """
         )
-        bad = con.execute(
-            "SELECT line, raw_msisdn, iin, msisdn IS NULL, NOT coalesce(iin_ok, false), "
-            "NOT since_ok FROM checked WHERE msisdn IS NULL OR NOT coalesce(iin_ok, false) "
-            "OR NOT since_ok ORDER BY line LIMIT 1000"
-        ).fetchall()
-        total = first(
-            con.execute("SELECT count(*), count(DISTINCT msisdn) FROM checked").fetchall()
-        )
-        assert total is not None
-        report.rows_total = int(total[0])
-        for line, raw_msisdn, iin, bad_msisdn, bad_iin, bad_since in bad:
-            if bad_msisdn:
-                report.errors.append(
-                    RowError(line, "msisdn", raw_msisdn or "", "not a Kazakh mobile number")
-                )
-            if bad_iin:
-                report.errors.append(RowError(line, "iin", iin or "", _iin_reason(iin or "")))
-            if bad_since:
-                report.errors.append(RowError(line, "since", "", "not a date YYYY-MM-DD"))
-        if not bad and total[1] != total[0]:
-            report.errors.append(RowError(1, "msisdn", "", "a number appears more than once"))
-        if report.errors:
-            report.seconds = time.perf_counter() - started
-            raise FileRejected(f"{len(report.errors)} bad rows; nothing was loaded", report)
-        table = con.sql(
-            "SELECT msisdn, iin, try_strptime(since, '%Y-%m-%d')::DATE AS since, "
-            "CASE WHEN language IN ('ru', 'kk', 'en') THEN language END AS language FROM checked"
-        ).to_arrow_table()
-    finally:
-        con.close()
+        for batch in stage_batches(
+            stage, "SELECT line, coalesce(iin, '') FROM rows WHERE NOT coalesce(iin_ok, false)"
+        ):
+            lines, iins = batch.column(0).to_pylist(), batch.column(1).to_pylist()
+            errors = [
+                RowError(line, "iin", iin, _iin_reason(iin))
+                for line, iin in zip(lines, iins, strict=True)
+            ]
+            stage_errors(stage, errors)
+        stage.execute("UPDATE errors SET nth = 1 WHERE field = 'iin'")  # after the number's
 
-    conn = db.connection()
-    db.execute(delete(Subscriber).where(Subscriber.operator == operator))
-    columns = table.to_pydict()
-    # A number ported from another operator is theirs no longer.
-    conn.exec_driver_sql("DROP TABLE IF EXISTS tmp_msisdns")
-    conn.exec_driver_sql("CREATE TEMPORARY TABLE tmp_msisdns (msisdn VARCHAR(15) NOT NULL)")
-    insert_columns(conn, "tmp_msisdns", {"msisdn": columns["msisdn"]})
-    conn.exec_driver_sql("DELETE FROM subscribers WHERE msisdn IN (SELECT msisdn FROM tmp_msisdns)")
-    conn.exec_driver_sql("DROP TABLE tmp_msisdns")
-    report.rows_loaded = insert_columns(
-        conn,
-        "subscribers",
-        {
-            "msisdn": columns["msisdn"],
-            "iin": columns["iin"],
-            "operator": operator,
-            "since": [
-                d if d is None else dt.date.fromisoformat(str(d)[:10]) for d in columns["since"]
-            ],
-            "language": columns["language"],
-            "updated_at": utcnow(),
-        },
-    )
-    audit.record(
-        db,
-        actor=actor,
-        action="network.import_subscribers",
-        object_type="operator",
-        object_id=operator,
-        details={"file": path.name, "rows": report.rows_loaded},
-    )
-    report.seconds = time.perf_counter() - started
-    return report
+    def check(self, conn: Connection, stage: Stage) -> None:
+        stage.execute(
+            f"""
+            INSERT INTO errors (line, step, field, value, reason)
+            SELECT line, {STEP_FILE}, 'msisdn', msisdn, 'the same number is also on line ' || first
+            FROM (SELECT line, msisdn,
+                         first_value(line) OVER (PARTITION BY msisdn ORDER BY line) AS first
+                  FROM rows WHERE msisdn IS NOT NULL)
+            WHERE line > first
+            """
+        )
+
+    def load(
+        self, conn: Connection, stage: Stage, *, batch_id: int, actor: str, now: dt.datetime
+    ) -> None:
+        conn.execute(delete(Subscriber).where(Subscriber.operator == self.operator))
+        # A number ported from another operator is theirs no longer.
+        conn.exec_driver_sql("DROP TABLE IF EXISTS tmp_msisdns")
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE tmp_msisdns (msisdn VARCHAR(15) NOT NULL)")
+        for batch in stage_batches(stage, "SELECT msisdn FROM accepted"):
+            insert_columns(conn, "tmp_msisdns", {"msisdn": batch.column(0).to_pylist()})
+        conn.exec_driver_sql(
+            "DELETE FROM subscribers WHERE msisdn IN (SELECT msisdn FROM tmp_msisdns)"
+        )
+        conn.exec_driver_sql("DROP TABLE tmp_msisdns")
+        for batch in stage_batches(
+            stage,
+            "SELECT msisdn, iin, try_strptime(since, '%Y-%m-%d')::DATE AS since, "
+            "CASE WHEN language IN ('ru', 'kk', 'en') THEN language END AS language "
+            "FROM accepted",
+        ):
+            columns = batch.to_pydict()
+            insert_columns(
+                conn,
+                "subscribers",
+                {
+                    "msisdn": columns["msisdn"],
+                    "iin": columns["iin"],
+                    "operator": self.operator,
+                    "since": columns["since"],
+                    "language": columns["language"],
+                    "updated_at": now,
+                },
+            )
 
 
 def _iin_reason(value: str) -> str:

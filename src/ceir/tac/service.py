@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
 from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.orm import Session
 
-from ceir.audit import service as audit
-from ceir.db import utcnow
 from ceir.errors import FileRejected
 from ceir.importing import (
-    CsvTable,
+    STEP_FILE,
+    CsvReader,
+    Importer,
     ImportReport,
     Progress,
     RowError,
+    Stage,
     file_sha256,
     normalise_header,
-    read_csv,
-    record_batch,
-    write_rejects,
+    run_import,
+    stage_batches,
+    stage_errors,
+    stage_tables,
 )
 from ceir.tac.models import TacModel
 
@@ -105,6 +107,14 @@ def _map_columns(header: list[str]) -> dict[str, int]:
     return mapping
 
 
+_STAGE_SCHEMA = """
+CREATE TABLE rows (line INTEGER, tac VARCHAR, marketing_name VARCHAR, brand VARCHAR,
+    model VARCHAR, device_type VARCHAR, operating_system VARCHAR, allocation_date DATE);
+CREATE TABLE known (tac VARCHAR, marketing_name VARCHAR, brand VARCHAR, model VARCHAR,
+    device_type VARCHAR, operating_system VARCHAR, allocation_date DATE);
+"""
+
+
 def import_tac_file(
     db: Session,
     path: Path,
@@ -119,116 +129,137 @@ def import_tac_file(
     The whole file is refused when any row is bad, unless `accept_good` is set: then the good rows
     load and the bad ones go to `rejects_path`.
     """
-    started, clock = utcnow(), time.perf_counter()
     report = ImportReport(filename=path.name, sha256=file_sha256(path))
-    table = read_csv(path, delimiters=",|;\t", progress=progress)
-    columns = _map_columns(table.header)
-    if "tac" not in columns:
-        report.add_error(RowError(1, "header", ",".join(table.header)[:200], "no TAC column"))
-        report.rows_rejected = len(table.rows)
-        raise FileRejected("the TAC file has no TAC column", report)
-
-    records, bad_lines = _validate(table, columns, report)
-    report.rows_total = len(table.rows) + len(table.malformed)
-    report.rows_rejected = len(bad_lines) + len(table.malformed)
-    report.errors.sort(key=lambda e: e.line)
-    if report.rows_rejected and not accept_good:
-        report.seconds = time.perf_counter() - clock
-        raise FileRejected(f"{report.rows_rejected} bad rows; nothing was loaded", report)
-
-    existing = {
-        row.tac: tuple(getattr(row, f) for f in FIELDS[1:])
-        for row in db.execute(select(TacModel)).scalars()
-    }
-    now = utcnow()
-    changed = [
-        {**record, "updated_at": now}
-        for record in records
-        if existing.get(str(record["tac"])) != tuple(record[f] for f in FIELDS[1:])
-    ]
-    if changed:
-        assignments = ", ".join(f"{f} = excluded.{f}" for f in (*FIELDS[1:], "updated_at"))
-        db.execute(
-            text(
-                f"INSERT INTO tac_models ({', '.join((*FIELDS, 'updated_at'))}) "  # noqa: S608
-                f"VALUES ({', '.join(':' + f for f in (*FIELDS, 'updated_at'))}) "
-                f"ON CONFLICT (tac) DO UPDATE SET {assignments}"
-            ),
-            changed,
-        )
-    report.rows_accepted = len(changed)
-    report.rows_skipped = len(records) - len(changed)
-    report.loaded = True
-    if rejects_path and report.rows_rejected:
-        write_rejects(rejects_path, table.header, table, bad_lines, report.errors)
-    batch = record_batch(db, "tac", report, actor, started)
-    audit.record(
+    return run_import(
         db,
+        TacImporter(path, progress),
+        report,
         actor=actor,
-        action="tac.import",
-        object_type="import_batch",
-        object_id=str(batch.id),
-        details={
-            "file": path.name,
-            "sha256": report.sha256,
-            "accepted": report.rows_accepted,
-            "rejected": report.rows_rejected,
-        },
+        accept_good=accept_good,
+        rejects_path=rejects_path,
     )
-    report.seconds = time.perf_counter() - clock
-    return report
 
 
-def _validate(
-    table: CsvTable, columns: dict[str, int], report: ImportReport
-) -> tuple[list[dict[str, object]], set[int]]:
-    for error in table.malformed:
-        report.add_error(error)
-    records: list[dict[str, object]] = []
-    bad_lines: set[int] = set()
-    first_line_of: dict[str, int] = {}
-    dates: dict[str, dt.date | None] = {}
+class TacImporter(Importer):
+    """A TAC file's rules: 8-digit TACs given once, dates, lengths; unchanged models skipped."""
 
-    for row, line in zip(table.rows, table.lines, strict=True):
-        values = {f: row[i].strip() for f, i in columns.items()}
-        errors: list[RowError] = []
-        tac = values["tac"]
-        if not (len(tac) == 8 and tac.isdigit()):
-            hint = " (a leading zero lost by a spreadsheet?)" if len(tac) == 7 else ""
-            errors.append(RowError(line, "tac", tac, f"a TAC is 8 digits{hint}"))
-        elif tac in first_line_of:
-            errors.append(RowError(line, "tac", tac, f"also on line {first_line_of[tac]}"))
-        else:
-            first_line_of[tac] = line
-        allocated = values.get("allocation_date", "")
-        if allocated:
-            if allocated not in dates:
-                dates[allocated] = _parse_date(allocated)
-            if dates[allocated] is None:
-                errors.append(
-                    RowError(
-                        line,
-                        "allocation_date",
-                        allocated,
-                        "not a date (expected e.g. 2019-01-31 or 31-Jan-2019)",
+    kind = "tac"
+    action = "tac.import"
+    delimiters = ",|;\t"
+
+    def stage(self, stage: Stage, report: ImportReport) -> None:
+        assert self.path is not None
+        reader = CsvReader(self.path, delimiters=self.delimiters, progress=self.progress)
+        columns = _map_columns(reader.header)
+        if "tac" not in columns:
+            report.add_error(RowError(1, "header", ",".join(reader.header)[:200], "no TAC column"))
+            report.rows_rejected = sum(len(c.rows) for c in reader.chunks())
+            raise FileRejected("the TAC file has no TAC column", report)
+        stage.execute(_STAGE_SCHEMA)
+        dates: dict[str, dt.date | None] = {}
+        for chunk in reader.chunks():
+            errors = list(chunk.malformed)
+            records = [
+                _check_row(line, row, columns, dates, errors)
+                for row, line in zip(chunk.rows, chunk.lines, strict=True)
+            ]
+            stage_errors(stage, errors)
+            table = {f: [r[f] for r in records] for f in ("line", *FIELDS)}
+            stage_tables(
+                stage,
+                {
+                    "rows": pa.table(
+                        {
+                            **table,
+                            "line": pa.array(table["line"], pa.int32()),
+                            "allocation_date": pa.array(table["allocation_date"], pa.date32()),
+                        }
                     )
-                )
-        for field_name, limit in MAX_LENGTH.items():
-            if len(values.get(field_name, "")) > limit:
-                errors.append(
-                    RowError(
-                        line,
-                        field_name,
-                        values[field_name][:40] + "…",
-                        f"longer than {limit} characters",
+                },
+            )
+
+    def check(self, conn: Connection, stage: Stage) -> None:
+        stage.execute(
+            f"""
+            INSERT INTO errors (line, step, field, value, reason)
+            SELECT line, {STEP_FILE}, 'tac', tac, 'also on line ' || first_line
+            FROM (SELECT line, tac, first_value(line) OVER (PARTITION BY tac ORDER BY line)
+                         AS first_line
+                  FROM rows
+                  WHERE line NOT IN (SELECT line FROM errors WHERE field = 'tac'))
+            WHERE line > first_line
+            """  # noqa: S608
+        )
+        for batch in stage_batches(stage, "SELECT DISTINCT tac FROM rows"):
+            tacs = batch.column(0).to_pylist()
+            for start in range(0, len(tacs), 1000):
+                found = conn.execute(
+                    select(*(getattr(TacModel, f) for f in FIELDS)).where(
+                        TacModel.tac.in_(tacs[start : start + 1000])
                     )
+                ).all()
+                if found:
+                    known = dict(zip(FIELDS, zip(*found, strict=True), strict=True))
+                    dates = pa.array(known["allocation_date"], pa.date32())
+                    table = {f: pa.array(known[f], pa.string()) for f in FIELDS[:-1]}
+                    stage_tables(stage, {"known": pa.table({**table, "allocation_date": dates})})
+        same = " AND ".join(f"r.{f} IS NOT DISTINCT FROM k.{f}" for f in FIELDS[1:])
+        stage.execute(
+            f"INSERT INTO skip SELECT r.line FROM rows r JOIN known k USING (tac) WHERE {same}"  # noqa: S608
+        )
+
+    def load(
+        self, conn: Connection, stage: Stage, *, batch_id: int, actor: str, now: dt.datetime
+    ) -> None:
+        names = (*FIELDS, "updated_at")
+        assignments = ", ".join(f"{f} = excluded.{f}" for f in names[1:])
+        upsert = text(
+            f"INSERT INTO tac_models ({', '.join(names)}) "  # noqa: S608
+            f"VALUES ({', '.join(':' + f for f in names)}) "
+            f"ON CONFLICT (tac) DO UPDATE SET {assignments}"
+        )
+        columns = ", ".join(FIELDS)
+        for batch in stage_batches(stage, f"SELECT {columns} FROM accepted ORDER BY tac"):  # noqa: S608
+            conn.execute(upsert, [{**r, "updated_at": now} for r in batch.to_pylist()])
+
+
+def _check_row(
+    line: int,
+    row: list[str],
+    columns: dict[str, int],
+    dates: dict[str, dt.date | None],
+    errors: list[RowError],
+) -> dict[str, object]:
+    """One row's fields (empty ones None); its problems are added to `errors`."""
+    values = {f: row[i].strip() for f, i in columns.items()}
+    tac = values["tac"]
+    if not (len(tac) == 8 and tac.isdigit()):
+        hint = " (a leading zero lost by a spreadsheet?)" if len(tac) == 7 else ""
+        errors.append(RowError(line, "tac", tac, f"a TAC is 8 digits{hint}"))
+    allocated = values.get("allocation_date", "")
+    if allocated:
+        if allocated not in dates:
+            dates[allocated] = _parse_date(allocated)
+        if dates[allocated] is None:
+            errors.append(
+                RowError(
+                    line,
+                    "allocation_date",
+                    allocated,
+                    "not a date (expected e.g. 2019-01-31 or 31-Jan-2019)",
                 )
-        if errors:
-            bad_lines.add(line)
-            for error in errors:
-                report.add_error(error)
-            continue
-        record: dict[str, object] = {f: (values.get(f) or None) for f in FIELDS}
-        record["allocation_date"] = dates.get(allocated) if allocated else None
-        records.append(record)
-    return records, bad_lines
+            )
+    for field_name, limit in MAX_LENGTH.items():
+        if len(values.get(field_name, "")) > limit:
+            errors.append(
+                RowError(
+                    line,
+                    field_name,
+                    values[field_name][:40] + "…",
+                    f"longer than {limit} characters",
+                )
+            )
+    record: dict[str, object] = {f: (values.get(f) or None) for f in FIELDS}
+    record["line"] = line
+    record["allocation_date"] = dates.get(allocated) if allocated else None
+    return record

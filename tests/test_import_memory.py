@@ -1,0 +1,110 @@
+"""Imports hold a chunk of rows at a time, not the file: four times the rows, the same memory."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from bench.registry_import import write_declarations
+
+from tests.factories import make_iin
+
+SMALL, LARGE = 20_000, 80_000
+CHUNK = 2_000  # so both files are many chunks; a whole-file import grows with every one
+# What 60,000 more rows may add to an import's peak: its stage's data within the cap. The
+# whole-file imports added 85-105 MiB (about 1.5-1.7 KiB a row).
+EXTRA_GROWTH_LIMIT_MIB = 45
+
+# Imports the file in a fresh process with small chunks and a small stage, and prints how much
+# the peak resident set grew above the resident set before the import (in KiB).
+_CHILD = """
+import resource, sys
+from pathlib import Path
+from ceir import db, importing
+from ceir.borders.service import import_crossings_file
+from ceir.registry import declarations
+from ceir.registry.service import import_declarations
+from ceir.tac.service import import_tac_file
+
+url, kind, path, chunk = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+importing.CHUNK_ROWS = declarations.CHUNK_ROWS = importing.LOAD_CHUNK = chunk
+importing.STAGE_MEMORY = "64MB"
+run = {"declarations": import_declarations, "tac": import_tac_file,
+       "crossings": import_crossings_file}[kind]
+engine = db.get_engine(url)
+if engine.dialect.name == "sqlite":
+    # SQLite's page cache and memory map grow with the database up to their own caps (200 MB,
+    # 2 GB of a file's pages): small here, so the measure is what the import itself holds.
+    from sqlalchemy import event
+    event.listen(engine, "connect", lambda conn, _: conn.executescript(
+        "PRAGMA cache_size=-8000; PRAGMA mmap_size=0;"))
+with db.session_scope(engine) as session:
+    session.connection()
+with open("/proc/self/status") as status:
+    before = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+with db.session_scope(engine) as session:
+    report = run(session, path, actor="test")
+assert report.rows_rejected == 0, report.errors[:3]
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def import_growth_mib(database_url: str, kind: str, path: Path) -> float:
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, database_url, kind, str(path), str(CHUNK)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return int(done.stdout.strip().splitlines()[-1]) / 1024
+
+
+def write_tac(path: Path, rows: int) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter="|")
+        writer.writerow(["TAC", "Marketing Name", "Manufacturer", "Model Name", "Device Type"])
+        for i in range(rows):
+            writer.writerow([f"{10_000_000 + i}", f"Phone {i}", "Maker", f"M-{i}", "Smartphone"])
+
+
+def write_crossings(path: Path, rows: int) -> None:
+    iins = [make_iin(serial=i) for i in range(500)]
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["record_id", "iin", "direction", "crossed_at", "checkpoint", "country"])
+        for i in range(rows):
+            when = (start + dt.timedelta(minutes=i)).isoformat()
+            writer.writerow([f"R{i}", iins[i % 500], ("exit", "entry")[i % 2], when, "ALA", "TR"])
+
+
+def _declarations(path: Path, rows: int) -> None:
+    write_declarations(path, rows)
+
+
+WRITERS: dict[str, Callable[[Path, int], None]] = {
+    "declarations": _declarations,
+    "tac": write_tac,
+    "crossings": write_crossings,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(WRITERS))
+def test_four_times_the_rows_take_about_the_same_memory(
+    database_url: str, tmp_path: Path, kind: str
+) -> None:
+    growth = {}
+    for rows in (SMALL, LARGE):
+        path = tmp_path / f"{kind}-{rows}.csv"
+        WRITERS[kind](path, rows)
+        growth[rows] = import_growth_mib(database_url, kind, path)
+
+    extra = growth[LARGE] - growth[SMALL]
+    assert extra < EXTRA_GROWTH_LIMIT_MIB, f"{kind}: {growth} MiB growth for {SMALL:,}/{LARGE:,}"
