@@ -79,6 +79,11 @@ class NetworkSettings(BaseModel):
     # A second IMEI is linked to a registered device when the same home SIM was seen with both
     # within this many days (and the TACs share their first 6 digits).
     second_imei_window_days: int = Field(default=7, ge=1)
+    # Safety brake: a run that would newly notify or block more than this share of an operator's
+    # devices (and at least `brake_min_devices` of them) is held before anything reaches the
+    # lists, until a supervisor confirms it (a damaged dump, a registry outage). None: no brake.
+    brake_max_share: float | None = Field(default=0.05, ge=0, le=1)
+    brake_min_devices: int = Field(default=100, ge=1)
 
 
 class CitizenSettings(BaseModel):
@@ -105,6 +110,23 @@ class CitizenSettings(BaseModel):
     # Uploaded documents: at most this many bytes each, and this many per application.
     max_document_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_documents: int = Field(default=5, ge=1)
+    # An application awaiting an officer is decided within this many working days of its filing
+    # (Monday to Friday, public holidays off); past it, it rises to the supervisors.
+    decision_working_days: int = Field(default=10, ge=1)
+    # Kazakhstan's public holidays on fixed dates, as MM-DD (Labour Code; Republic Day since 2022).
+    holidays_fixed: list[str] = Field(
+        default_factory=lambda: [
+            "01-01", "01-02", "01-07", "03-08", "03-21", "03-22", "03-23",
+            "05-01", "05-07", "05-09", "07-06", "08-30", "10-25", "12-16",
+        ]
+    )  # fmt: skip
+    # Movable holidays (the first day of Kurban ait, by the government's yearly decree).
+    holidays_movable: list[dt.date] = Field(
+        default_factory=lambda: [dt.date(2025, 6, 6), dt.date(2026, 5, 27)]
+    )
+    # The government's transfers: weekdays made days off, and weekend days made working days.
+    days_off_transferred: list[dt.date] = Field(default_factory=list)
+    working_days_transferred: list[dt.date] = Field(default_factory=list)
 
 
 class FeeSettings(BaseModel):

@@ -82,6 +82,8 @@ class Application(Base):
     assigned_to: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     device_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    # The day (Asia/Almaty) by which an officer decides it; later, it is overdue.
+    deadline: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
 
 
 class ApplicationEvent(Base):

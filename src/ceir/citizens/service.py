@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from ceir import identifiers
 from ceir.audit import service as audit
 from ceir.borders.service import check_trip
+from ceir.citizens import deadlines
 from ceir.citizens.documents import DocumentRefused, Upload, check_upload, store
 from ceir.citizens.models import (
     Application,
@@ -362,7 +363,12 @@ def _decide_automatically(
 
 
 def _new_application(
-    applicant: Applicant, kind: ApplicationKind, language: str, now: dt.datetime, **fields: Any
+    applicant: Applicant,
+    kind: ApplicationKind,
+    language: str,
+    now: dt.datetime,
+    settings: Settings,
+    **fields: Any,
 ) -> Application:
     return Application(
         public_id=new_public_id(),
@@ -372,6 +378,7 @@ def _new_application(
         msisdn=applicant.msisdn,
         language=language,
         created_at=now,
+        deadline=deadlines.decision_deadline(_local_date(now), settings.citizens),
         **fields,
     )
 
@@ -441,6 +448,7 @@ def file_registration(
         ApplicationKind.PERSONAL_IMPORT,
         language,
         now,
+        settings,
         imei1=keys[0],
         imei2=keys[1] if len(keys) > 1 else None,
         brand=brand,
@@ -499,6 +507,7 @@ def file_appeal(
         ApplicationKind.APPEAL,
         language,
         now,
+        settings,
         imei1=key,
         travel_from=travel_from,
         entered_on=entered_on,

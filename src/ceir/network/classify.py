@@ -35,7 +35,7 @@ from ceir.db import UTCDateTime, utcnow
 from ceir.eir import journal
 from ceir.eir.index import make_index, write_snapshot
 from ceir.eir.snapshots import codes_from_run
-from ceir.errors import InvalidInput
+from ceir.errors import CeirError, InvalidInput, NotFound
 from ceir.network import lists, second_imei
 from ceir.network.models import (
     BlockPause,
@@ -49,6 +49,8 @@ from ceir.network.rules import CONDITIONS, Condition, home_imsi_sql
 from ceir.network.store import first, imei_text_sql, open_store
 from ceir.registry.models import DeviceImei, Registration, RegistrationSource
 from ceir.registry.service import register_devices_bulk
+from ceir.review import officers
+from ceir.review.models import Role
 from ceir.tac.models import TacModel
 
 FETCH_BATCH = 1_000_000
@@ -56,6 +58,19 @@ FETCH_BATCH = 1_000_000
 # Facts (stolen reports, appeals, registrations) are looked at from this long before the last run
 # started: a change whose transaction was still open when that run read its inputs is not lost.
 FACT_MARGIN = dt.timedelta(days=1)
+
+
+class RunHeld(CeirError):
+    """The safety brake stopped a run: nothing reached the lists; a supervisor must confirm."""
+
+    code = "run_held"
+    status = 409
+    title = "Classification run held by the safety brake"
+
+    def __init__(self, detail: str, *, run_id: int) -> None:
+        super().__init__(detail)
+        self.run_id = run_id
+        self.extra = {"run_id": run_id}
 
 
 @dataclass
@@ -83,8 +98,60 @@ def classify(
     Commits `db` itself: the run's DuckDB changes must commit in the same breath.
     """
     settings = settings or get_settings()
+    held = db.scalar(_pending_held())
+    if held is not None:
+        raise InvalidInput(
+            f"run {held.id} for {held.run_date} is held by the safety brake ({held.held_reason}); "
+            f"a supervisor confirms it with `ceir network classify --confirm-run {held.id} "
+            "--supervisor NAME` before any other run"
+        )
+    run = ClassificationRun(run_date=run_date, started_at=utcnow(), actor=actor, counts={})
+    return _run(db, run, actor=actor, settings=settings, brake=True)
+
+
+def confirm_held_run(
+    db: Session, *, run_id: int, supervisor: str, actor: str, settings: Settings | None = None
+) -> RunReport:
+    """A supervisor lets a held run through: the day is run again, under the held run's id, with
+    the brake lifted for it alone; the lists are those of a run never held.
+
+    The confirmation is audited in the run's own transaction: it stands exactly when the run does.
+    """
+    settings = settings or get_settings()
+    officer = officers.get_officer(db, supervisor)
+    if not officer.active or Role.SUPERVISOR not in officers.roles_of(officer):
+        raise InvalidInput(f"{officer.username!r} is not an active supervisor")
+    run = db.scalar(_pending_held().where(ClassificationRun.id == run_id))
+    if run is None:
+        raise NotFound(f"No classification run {run_id} is held for confirmation.")
+    by = officers.actor_of(officer)
+    run.started_at = utcnow()  # the facts of the run are read now, not when it was held
+    run.confirmed_by, run.confirmed_at = by, run.started_at
+    audit.record(
+        db,
+        actor=by,
+        action="network.classify.confirm",
+        object_type="classification_run",
+        object_id=str(run.id),
+        details={"run_date": run.run_date.isoformat(), "reason": run.held_reason, "via": actor},
+    )
+    return _run(db, run, actor=by, settings=settings, brake=False)
+
+
+def _pending_held() -> Any:
+    return select(ClassificationRun).where(
+        ClassificationRun.held_reason.is_not(None), ClassificationRun.finished_at.is_(None)
+    )
+
+
+def _run(
+    db: Session, run: ClassificationRun, *, actor: str, settings: Settings, brake: bool
+) -> RunReport:
+    run_date = run.run_date
     started = time.perf_counter()
-    latest = db.scalar(select(func.max(ClassificationRun.run_date)))
+    latest = db.scalar(
+        select(func.max(ClassificationRun.run_date)).where(ClassificationRun.id != run.id)
+    )
     if latest is not None and run_date < latest:
         raise InvalidInput(
             f"classification has already run for {latest}; runs go forward in time "
@@ -99,7 +166,6 @@ def classify(
             finished, ClassificationRun.run_date < run_date
         )
     )
-    run = ClassificationRun(run_date=run_date, started_at=utcnow(), actor=actor, counts={})
     db.add(run)
     db.flush()
     report = RunReport(run.id, run_date)
@@ -124,6 +190,11 @@ def classify(
                 counts.update(_evaluate(con, run_date, settings))
                 counts.update(_link_second_imeis(db, con, run, settings))
                 counts.update(_transition(con, run_date, settings))
+                if brake and settings.network.brake_max_share is not None:
+                    shares = _brake_shares(con)
+                    if reason := _brake_reason(shares, settings):
+                        counts["brake"] = shares
+                        raise RunHeld(reason, run_id=0)
             with _timed(steps, "states"):
                 _write_states(db, con, run)
                 counts["flagged_duplicate"] = _write_flags(db, con, run)
@@ -149,9 +220,11 @@ def classify(
             con.execute("INSERT INTO store_runs VALUES (?, ?)", [run.id, run_date])
             faults.point("classify.before_store_commit")
             con.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             con.execute("ROLLBACK")
             db.rollback()
+            if isinstance(exc, RunHeld):
+                raise _hold(db, run_date, actor, counts, exc.detail) from None
             raise
     faults.point("classify.after_store_commit")
     db.commit()
@@ -160,6 +233,65 @@ def classify(
         write_snapshot(settings.eir_dir, make_index(keys, codes, journal_id=watermark))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _brake_shares(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
+    """Per operator: its devices, and those this run newly notifies or blocks."""
+    rows = con.execute(
+        """
+        WITH hit AS (SELECT imei FROM changes
+                     WHERE old_state IS NULL
+                        OR (new_state = 'blocked' AND old_state IS DISTINCT FROM 'blocked'))
+        SELECT operator, count(DISTINCT imei),
+               count(DISTINCT imei) FILTER (WHERE imei IN (SELECT imei FROM hit))
+        FROM sightings GROUP BY operator ORDER BY operator
+        """
+    ).fetchall()
+    return {str(r[0]): {"devices": int(r[1]), "newly_hit": int(r[2])} for r in rows}
+
+
+def _brake_reason(shares: dict[str, dict[str, int]], settings: Settings) -> str | None:
+    """Why the brake holds the run, or None: an operator whose share of devices newly notified
+    or blocked is above the setting (and not a handful of devices)."""
+    limit = settings.network.brake_max_share
+    if limit is None:
+        return None
+    over = [
+        f"{operator}: {s['newly_hit']:,} of {s['devices']:,} devices "
+        f"({s['newly_hit'] / s['devices']:.1%}) newly notified or blocked"
+        for operator, s in shares.items()
+        if s["newly_hit"] >= settings.network.brake_min_devices
+        and s["newly_hit"] > limit * s["devices"]
+    ]
+    if not over:
+        return None
+    return "; ".join(over) + f" (more than {limit:.1%} of an operator's devices)"
+
+
+def _hold(
+    db: Session, run_date: dt.date, actor: str, counts: dict[str, Any], reason: str
+) -> RunHeld:
+    """Record a held run (the run itself rolled back: no state, list or sighting changed)."""
+    held = ClassificationRun(
+        run_date=run_date, started_at=utcnow(), actor=actor, counts=counts, held_reason=reason
+    )
+    db.add(held)
+    db.flush()
+    audit.record(
+        db,
+        actor=actor,
+        action="network.classify.held",
+        object_type="classification_run",
+        object_id=str(held.id),
+        details={"run_date": run_date.isoformat(), "reason": reason, **counts},
+    )
+    db.commit()
+    return RunHeld(
+        f"run {held.id} for {run_date} is held by the safety brake, nothing reached the lists: "
+        f"{reason}. A supervisor confirms it with `ceir network classify --confirm-run "
+        f"{held.id} --supervisor NAME`.",
+        run_id=held.id,
+    )
 
 
 def _reconcile_store(db: Session, con: duckdb.DuckDBPyConnection) -> bool:

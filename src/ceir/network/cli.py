@@ -17,7 +17,7 @@ from ceir.config import get_settings
 from ceir.db import session_scope
 from ceir.errors import FileRejected
 from ceir.network import service
-from ceir.network.classify import classify
+from ceir.network.classify import RunHeld, classify, confirm_held_run
 from ceir.network.dumps import DumpReport, import_dump
 from ceir.network.signing import public_key_pem
 from ceir.network.subscribers import import_subscribers
@@ -113,13 +113,40 @@ def _day(text: str) -> dt.date:
 @app.command("classify")
 def classify_command(
     date: Annotated[
-        dt.date, typer.Option("--date", help="The day classified, YYYY-MM-DD", parser=_day)
-    ],
+        dt.date | None,
+        typer.Option("--date", help="The day classified, YYYY-MM-DD", parser=_day),
+    ] = None,
+    confirm_run: Annotated[
+        int | None,
+        typer.Option("--confirm-run", help="Let through run ID, held by the safety brake"),
+    ] = None,
+    supervisor: Annotated[
+        str | None,
+        typer.Option("--supervisor", help="The supervisor (officer) confirming a held run"),
+    ] = None,
 ) -> None:
-    """Classify the devices seen up to DATE and write every operator's lists."""
-    run_date = date
-    with session_scope() as session:
-        report = classify(session, run_date=run_date, actor=_actor())
+    """Classify the devices seen up to DATE and write every operator's lists.
+
+    A run that would newly notify or block too many of an operator's devices is held before
+    anything reaches the lists; a supervisor lets it through with --confirm-run ID --supervisor.
+    """
+    if (date is None) == (confirm_run is None):
+        raise typer.BadParameter("give either --date or --confirm-run")
+    if confirm_run is not None and not supervisor:
+        raise typer.BadParameter("--confirm-run needs --supervisor NAME (an officer's username)")
+    try:
+        with session_scope() as session:
+            if confirm_run is not None:
+                report = confirm_held_run(
+                    session, run_id=confirm_run, supervisor=str(supervisor), actor=_actor()
+                )
+            else:
+                assert date is not None
+                report = classify(session, run_date=date, actor=_actor())
+    except RunHeld as exc:
+        err_console.print(f"Held: {exc.detail}", markup=False, style="red")
+        raise typer.Exit(3) from exc
+    run_date = report.run_date
     table = Table(title=f"Run {report.run_id} for {run_date}", show_header=False)
     for name, value in report.counts.items():
         table.add_row(name, f"{value:,}" if isinstance(value, int) else str(value))

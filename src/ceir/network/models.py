@@ -94,6 +94,11 @@ class ClassificationRun(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     actor: Mapped[str] = mapped_column(String(128))
     counts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # A run the safety brake held (never finished, nothing on the lists) says why; a supervisor's
+    # confirmation runs the day again under the same id with the brake lifted.
+    held_reason: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    confirmed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class ListFile(Base):

@@ -7,12 +7,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import case as sql_case
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ceir.audit.service import record
 from ceir.borders.models import BorderCrossing
+from ceir.citizens import deadlines
 from ceir.citizens.models import Application, ApplicationEvent, ApplicationStatus, Document
 from ceir.config import Settings, get_settings
 from ceir.errors import Forbidden, NotFound
@@ -31,6 +34,8 @@ CROSSINGS_AFTER = dt.timedelta(days=30)
 TRIP_WHEN_UNKNOWN = dt.timedelta(days=90)
 
 
+ALMATY = ZoneInfo("Asia/Almaty")
+
 UNASSIGNED: Literal["nobody"] = "nobody"  # the queue filter for cases nobody has taken
 
 
@@ -39,6 +44,7 @@ class QueueItem:
     application: Application
     waiting: dt.timedelta
     assignee: str | None  # username
+    overdue: bool = False  # still undecided past its deadline
 
 
 @dataclass(frozen=True)
@@ -80,9 +86,13 @@ def queue(
             (Application.assigned_to.is_(None)) | (Application.assigned_to == officer.id)
         )
     total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    today = now.astimezone(ALMATY).date()
+    overdue = (Application.status == ApplicationStatus.IN_REVIEW) & (Application.deadline < today)
+    # Overdue cases rise to the top of a supervisor's queue: they answer for the deadline.
+    first = [sql_case((overdue, 0), else_=1)] if can(officer, Permission.REASSIGN) else []
     rows = list(
         db.scalars(
-            query.order_by(Application.created_at, Application.id)
+            query.order_by(*first, Application.created_at, Application.id)
             .limit(max(1, min(limit, 200)))
             .offset(max(0, offset))
         )
@@ -93,6 +103,8 @@ def queue(
             application=a,
             waiting=(a.decided_at or now) - a.created_at,
             assignee=names.get(a.assigned_to) if a.assigned_to is not None else None,
+            overdue=a.status == ApplicationStatus.IN_REVIEW
+            and deadlines.is_overdue(a.deadline, today),
         )
         for a in rows
     ]
