@@ -24,6 +24,7 @@ from ceir.citizens import device_pages
 from ceir.citizens import pages as citizen_pages
 from ceir.config import Settings, get_settings
 from ceir.db import get_engine, read_engine, session_factory
+from ceir.eir import sync_api as eir_sync_api
 from ceir.errors import CeirError
 from ceir.network import api as network_api
 from ceir.partners import api as partners_api
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(partners_api.router)
     app.include_router(declarations_api.router)
     app.include_router(borders_api.router)
+    app.include_router(eir_sync_api.router)
     app.include_router(citizen_pages.router)
     app.include_router(device_pages.router)
     app.include_router(review_pages.router)
