@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ceir.apikeys.service import SCOPE_EIR_SYNC, SCOPE_LISTS_READ, create_key
@@ -18,6 +19,7 @@ from ceir.eir.node import NodeSettings, NodeSync
 from ceir.network.signing import load_or_create_key
 from ceir.registry.models import RegistrationSource
 from ceir.registry.service import register_device
+from ceir.web.app import create_app
 
 IMEI_KEY = "35467819000011"
 
@@ -170,3 +172,16 @@ def test_node_health_turns_degraded_past_the_staleness_limit(
     node.last_success -= 3600  # an hour without a sync
     assert node.is_stale()
     assert node.last_error is not None and node.last_error.startswith("stale")
+
+
+def test_the_centre_exports_its_snapshot_age_journal_and_list_run_metrics(
+    settings: Settings, engine: Engine, db_session: Session
+) -> None:
+    settings = settings.model_copy(update={"metrics_token": "scrape"})
+    with TestClient(create_app(settings, engine)) as client:
+        auth = {"Authorization": f"Bearer {_key(db_session, {SCOPE_EIR_SYNC})}"}
+        _register(db_session)
+        client.get("/api/v1/eir/snapshot", headers=auth)  # makes the first snapshot
+        text = client.get("/metrics", headers={"Authorization": "Bearer scrape"}).text
+    assert "ceir_eir_central_snapshot_age_seconds " in text
+    assert "ceir_eir_central_journal_id 1.0" in text

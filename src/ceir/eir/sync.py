@@ -13,12 +13,16 @@ must block the same stolen and unregistered devices, so every operator's key see
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from ceir.config import Settings
@@ -26,6 +30,7 @@ from ceir.eir import journal
 from ceir.eir.index import SNAPSHOT_PREFIX, latest_snapshot, load_snapshot, write_snapshot
 from ceir.eir.snapshots import build_from_database
 from ceir.network import signing
+from ceir.network.models import ClassificationRun
 
 JOURNAL_PAGE = 10_000
 JOURNAL_PAGE_MAX = 100_000
@@ -104,3 +109,61 @@ def journal_page(db: Session, after: int, limit: int) -> bytes:
 
 def signature_header(settings: Settings, body: bytes) -> dict[str, str]:
     return {SIGNATURE_HEADER: base64.b64encode(signing.sign(settings, body)).decode()}
+
+
+CENTRAL_METRICS = (
+    "ceir_eir_central_snapshot_age_seconds",
+    "ceir_eir_central_journal_id",
+    "ceir_list_run_seconds",
+    "ceir_list_run_finished_timestamp_seconds",
+)
+
+
+class CentralCollector:
+    """Prometheus metrics of the centre read at scrape time: what nodes will be fed, and how
+    long the newest classification run (which makes the lists and the snapshot) took."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        # Names only: without this, registering would query the database at once.
+        for name in CENTRAL_METRICS:
+            yield GaugeMetricFamily(name, "")
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        newest = latest_snapshot(self.settings.eir_dir)
+        age = GaugeMetricFamily(
+            "ceir_eir_central_snapshot_age_seconds",
+            "Age of the newest real-time index snapshot on the centre (absent: none yet)",
+        )
+        if newest is not None:
+            stamp = newest.name.removeprefix(SNAPSHOT_PREFIX).removesuffix(".arrow")
+            built = dt.datetime.strptime(stamp, "%Y%m%dT%H%M%S%f").replace(tzinfo=dt.UTC)
+            age.add_metric([], (dt.datetime.now(dt.UTC) - built).total_seconds())
+        yield age
+        with Session(self.engine) as db:
+            last_journal = journal.last_id(db)
+            run = db.execute(
+                select(ClassificationRun.started_at, ClassificationRun.finished_at)
+                .where(ClassificationRun.finished_at.is_not(None))
+                .order_by(ClassificationRun.finished_at.desc())
+                .limit(1)
+            ).first()
+        yield GaugeMetricFamily(
+            "ceir_eir_central_journal_id", "Newest real-time journal entry", value=last_journal
+        )
+        seconds = GaugeMetricFamily(
+            "ceir_list_run_seconds", "Duration of the newest finished classification run"
+        )
+        finished = GaugeMetricFamily(
+            "ceir_list_run_finished_timestamp_seconds",
+            "Unix time the newest classification run finished",
+        )
+        if run is not None and run.finished_at is not None:
+            started_at, finished_at = run.started_at, run.finished_at
+            seconds.add_metric([], (finished_at - started_at).total_seconds())
+            finished.add_metric([], finished_at.timestamp())
+        yield seconds
+        yield finished

@@ -24,6 +24,7 @@ from ceir.citizens import device_pages
 from ceir.citizens import pages as citizen_pages
 from ceir.config import Settings, get_settings
 from ceir.db import get_engine, read_engine, session_factory
+from ceir.eir import sync as eir_sync
 from ceir.eir import sync_api as eir_sync_api
 from ceir.errors import CeirError
 from ceir.network import api as network_api
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.sessions = session_factory(engine)
     app.state.public_limiter = RateLimiter(settings.public_rate_limit_per_minute)
     app.state.metrics = Metrics()
+    app.state.metrics.registry.register(eir_sync.CentralCollector(app.state.settings, engine))
     app.state.check_tally = CheckTally()
 
     app.add_middleware(RequestGuard, limits=body_limits(settings.citizens.max_document_bytes))
