@@ -185,3 +185,49 @@ def test_the_centre_exports_its_snapshot_age_journal_and_list_run_metrics(
         text = client.get("/metrics", headers={"Authorization": "Bearer scrape"}).text
     assert "ceir_eir_central_snapshot_age_seconds " in text
     assert "ceir_eir_central_journal_id 1.0" in text
+
+
+def test_node_resumes_an_interrupted_download_with_a_range_request(
+    app_client: TestClient, db_session: Session, settings: Settings, tmp_path: Path
+) -> None:
+    _register(db_session)
+    api_key = _key(db_session, {SCOPE_EIR_SYNC})
+    manifest = json.loads(
+        app_client.get(
+            "/api/v1/eir/snapshot", headers={"Authorization": f"Bearer {api_key}"}
+        ).content
+    )
+    whole = (settings.eir_dir / manifest["name"]).read_bytes()
+    partial = tmp_path / "node" / f".{manifest['name']}.partial"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(whole[:200])  # what an earlier, interrupted attempt left
+    asked: list[str | None] = []
+    app_client.event_hooks["request"].append(lambda r: asked.append(r.headers.get("range")))
+
+    node, holder = _node(app_client, settings, tmp_path, api_key)
+    node.cycle()
+    assert node.sync_error is None
+    assert "bytes=200-" in asked
+    assert (tmp_path / "node" / manifest["name"]).read_bytes() == whole
+    assert holder.current.code_of(int(IMEI_KEY)) == DeviceCode.ALLOWED
+
+
+def test_node_refuses_a_file_that_does_not_match_the_signed_digest(
+    app_client: TestClient, db_session: Session, settings: Settings, tmp_path: Path
+) -> None:
+    api_key = _key(db_session, {SCOPE_EIR_SYNC})
+    node, holder = _node(app_client, settings, tmp_path, api_key)
+    node.sync_snapshot()  # learn the name
+    name = holder.current.name
+    for path in (tmp_path / "node").iterdir():
+        path.unlink()
+    partial = tmp_path / "node" / f".{name}.partial"
+    partial.write_bytes(b"\0" * 200)  # corrupted bytes the resume would build on
+    node.holder.current.name = "older"
+
+    node.cycle()
+    assert node.sync_error is not None and "SHA-256 differs" in node.sync_error
+    assert holder.current.name == "older"
+    assert not partial.exists()  # the next attempt starts over
+    node.cycle()
+    assert node.sync_error is None and holder.current.name == name

@@ -188,16 +188,28 @@ class NodeSync:
     # --- one cycle -----------------------------------------------------------------------------
 
     def sync_once(self) -> None:
-        """Check for a newer snapshot when due, then apply the journal; raises on failure."""
+        """Check for a newer snapshot when due, then apply the journal; raises on failure.
+
+        The journal is applied even when the snapshot step failed (a snapshot replaced between
+        manifest and download, say): the node is then still current, only its arrays are older.
+        """
         now = time.monotonic()
+        failed: Exception | None = None
         if (
             self.holder.current.name == "empty"
             or now - self._last_snapshot_check >= self.settings.snapshot_seconds
         ):
-            self.sync_snapshot()
-            self._last_snapshot_check = now
+            try:
+                self.sync_snapshot()
+                self._last_snapshot_check = now
+            except Exception as exc:
+                if self.holder.current.name == "empty":
+                    raise
+                failed = exc
         self.sync_journal()
         self.last_success = time.time()
+        if failed is not None:
+            raise failed
 
     def sync_snapshot(self) -> bool:
         """Swap in the centre's newest snapshot if it is not the one in service."""
