@@ -138,11 +138,21 @@ def node(
 
     settings = get_settings()
     try:
-        api_key = key_file.read_text().strip()
-        verify_key = load_public_key(public_key)
-    except (OSError, ValueError, TypeError) as exc:
+        api_key = key_file.read_text(encoding="ascii").strip()
+    except OSError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
+    except UnicodeDecodeError as exc:
+        console.print(f"[red]{key_file}: not an API key (ceir_<id>_<secret>)[/red]")
+        raise typer.Exit(1) from exc
+    try:
+        verify_key = load_public_key(public_key)
+    except OSError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    except (ValueError, TypeError) as exc:
+        console.print(f"[red]{public_key}: not an Ed25519 public key in PEM[/red]")
+        raise typer.Exit(1) from exc
     node_settings = NodeSettings(
         source=source.rstrip("/"),
         api_key=api_key,
