@@ -12,8 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ceir.apikeys.service import SCOPE_EIR_SYNC, SCOPE_LISTS_READ, create_key
+from ceir.apikeys.service import SCOPE_EIR_SYNC, SCOPE_LISTS_READ, create_key, revoke
 from ceir.config import Settings
+from ceir.db import utcnow
 from ceir.eir.index import DeviceCode, IndexHolder
 from ceir.eir.node import NodeSettings, NodeSync
 from ceir.network.signing import load_or_create_key
@@ -231,3 +232,19 @@ def test_node_refuses_a_file_that_does_not_match_the_signed_digest(
     assert not partial.exists()  # the next attempt starts over
     node.cycle()
     assert node.sync_error is None and holder.current.name == name
+
+
+def test_a_revoked_key_stops_the_node_syncing_but_not_answering(
+    app_client: TestClient, db_session: Session, settings: Settings, tmp_path: Path
+) -> None:
+    _register(db_session)
+    api_key = _key(db_session, {SCOPE_EIR_SYNC})
+    node, holder = _node(app_client, settings, tmp_path, api_key)
+    node.cycle()
+    revoke(db_session, api_key.split("_")[1], by="test", now=utcnow())
+    db_session.commit()
+
+    node.cycle()
+    assert node.sync_error is not None and "401" in node.sync_error
+    assert node.metrics.failures.labels("http_401")._value.get() == 1  # type: ignore[attr-defined]
+    assert holder.current.code_of(int(IMEI_KEY)) == DeviceCode.ALLOWED

@@ -125,6 +125,10 @@ class NodeSync:
             base_url=settings.source, timeout=settings.timeout_seconds
         )
         self.client.headers["Authorization"] = f"Bearer {settings.api_key}"
+        if settings.source.startswith("http://") and not settings.source.startswith(
+            ("http://127.", "http://localhost", "http://testserver")
+        ):
+            log.warning("the centre is reached without TLS: the API key crosses the network")
         self.started = time.time()
         self.last_success = 0.0
         self.central_journal_id = 0
