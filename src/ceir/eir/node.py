@@ -301,6 +301,7 @@ class NodeSync:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        self.client.close()
 
     def _run(self) -> None:
         while True:
