@@ -48,6 +48,20 @@ MISTAKES: list[tuple[list[str], int]] = [
     (["partners", "fees", "ledger", "--partner", "nobody"], 0),
     (["sms", "outbox", "--limit", "many"], 2),
     (["db", "upgrade", "--revision", "no-such-revision"], 2),
+    (["eir", "node", "--source", "http://c", "--key-file", MISSING, "--public-key", MISSING], 2),
+    (
+        [
+            "eir",
+            "node",
+            "--source",
+            "http://c",
+            "--key-file",
+            "{binary}",
+            "--public-key",
+            "{binary}",
+        ],
+        1,
+    ),
 ]
 # Long-running or machine-wide commands, tried elsewhere: they take no file from a user.
 NOT_WALKED = {"serve", "demo", "eir serve", "eir build", "network status", "network public-key"}

@@ -25,6 +25,8 @@ OWNER_BORDER_SERVICE = "border_service"
 # Operators pull their lists and push their dumps.
 SCOPE_LISTS_READ = "lists:read"
 SCOPE_DUMPS_WRITE = "dumps:write"
+# An operator's EIR nodes pull the real-time index (snapshot and journal).
+SCOPE_EIR_SYNC = "eir:sync"
 # Partners (merchants, importers): bulk checks and declarations, once their APIs exist.
 SCOPE_CHECK = "check"
 SCOPE_REGISTER_DECLARATIONS = "register-declarations"
@@ -33,7 +35,7 @@ SCOPE_BORDERS_WRITE = "borders:write"
 
 # Which scopes each kind of owner may hold: an operator key never registers devices.
 SCOPES_BY_OWNER_KIND: dict[str, frozenset[str]] = {
-    OWNER_OPERATOR: frozenset({SCOPE_LISTS_READ, SCOPE_DUMPS_WRITE}),
+    OWNER_OPERATOR: frozenset({SCOPE_LISTS_READ, SCOPE_DUMPS_WRITE, SCOPE_EIR_SYNC}),
     OWNER_PARTNER: frozenset({SCOPE_CHECK, SCOPE_REGISTER_DECLARATIONS}),
     OWNER_BORDER_SERVICE: frozenset({SCOPE_BORDERS_WRITE}),
 }

@@ -13,7 +13,7 @@ import time
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -22,6 +22,9 @@ from ceir.config import get_settings
 from ceir.db import get_engine, session_scope
 from ceir.eir.index import IndexHolder, latest_snapshot, write_snapshot
 from ceir.eir.snapshots import build_from_database
+
+if TYPE_CHECKING:
+    from ceir.eir.node import NodeSettings
 
 app = typer.Typer(
     help="Real-time equipment identity check (N5g-eir over HTTP, S13 over Diameter).",
@@ -101,6 +104,122 @@ def serve(
                 diameter.kill()
                 diameter.join()
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+@app.command()
+def node(
+    source: Annotated[
+        str, typer.Option(help="The centre's base URL, e.g. https://ceir.example.kz")
+    ],
+    key_file: Annotated[
+        Path, typer.Option(help="File holding the operator's API key (scope eir:sync)")
+    ],
+    public_key: Annotated[
+        Path, typer.Option(help="The list-signing public key (PEM) that signs the index")
+    ],
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port of the N5g-eir API")] = 8080,
+    diameter_port: Annotated[
+        int | None, typer.Option(help="Also answer S13 ECR over Diameter on this port")
+    ] = None,
+    folder: Annotated[
+        Path | None, typer.Option(help="Where verified snapshots are kept (default: data dir)")
+    ] = None,
+    poll_seconds: Annotated[float, typer.Option(min=0.1, help="Journal poll interval")] = 1.0,
+    snapshot_seconds: Annotated[
+        float, typer.Option(min=1, help="How often to look for a newer snapshot")
+    ] = 30.0,
+    stale_seconds: Annotated[
+        float, typer.Option(min=1, help="Alarm when no sync succeeded for this long")
+    ] = 60.0,
+) -> None:
+    """Run N5g-eir (and S13) with no database, from the centre's signed snapshot and journal."""
+    from ceir.eir.node import NodeSettings, load_public_key
+
+    settings = get_settings()
+    try:
+        api_key = key_file.read_text(encoding="ascii").strip()
+    except OSError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    except UnicodeDecodeError as exc:
+        console.print(f"[red]{key_file}: not an API key (ceir_<id>_<secret>)[/red]")
+        raise typer.Exit(1) from exc
+    try:
+        verify_key = load_public_key(public_key)
+    except OSError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    except (ValueError, TypeError) as exc:
+        console.print(f"[red]{public_key}: not an Ed25519 public key in PEM[/red]")
+        raise typer.Exit(1) from exc
+    node_settings = NodeSettings(
+        source=source.rstrip("/"),
+        api_key=api_key,
+        public_key=verify_key,
+        folder=folder or settings.data_dir / "eir-node",
+        poll_seconds=poll_seconds,
+        snapshot_seconds=snapshot_seconds,
+        stale_seconds=stale_seconds,
+    )
+    console.print(
+        f"EIR node: N5g-eir on http://{host}:{port}"
+        + (f", S13 on {host}:{diameter_port}" if diameter_port is not None else "")
+        + f", index from {node_settings.source}"
+    )
+    asyncio.run(_run_node(node_settings, host, port, diameter_port))
+
+
+async def _run_node(
+    node_settings: NodeSettings, host: str, port: int, diameter_port: int | None
+) -> None:
+    """One process, one event loop: HTTP and S13 share the index the sync thread keeps."""
+    import uvicorn
+    from prometheus_client import REGISTRY
+
+    from ceir.eir.diameter import serve_diameter
+    from ceir.eir.http import EirApp
+    from ceir.eir.node import NodeSync
+
+    settings = get_settings()
+    holder = IndexHolder()
+    app = EirApp(settings, None, holder)
+    sync = NodeSync(holder, node_settings, registry=app.metrics.registry)
+    app.refresher = sync
+    app.metrics.also.append(REGISTRY)  # S13 answers and peers
+    if not sync.load_local():
+        # Never answer from nothing: wait for a first verified snapshot.
+        while True:
+            await asyncio.to_thread(sync.cycle)
+            if holder.current.name != "empty":
+                break
+            await asyncio.sleep(node_settings.poll_seconds)
+    sync.start()
+    diameter = (
+        asyncio.create_task(serve_diameter(host, diameter_port, lambda: holder, settings))
+        if diameter_port is not None
+        else None
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            http="httptools",
+            loop="none",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=GRACE_SECONDS,
+        )
+    )
+    try:
+        await server.serve()
+    finally:
+        if diameter is not None:
+            diameter.cancel()  # it says goodbye (DPR) to its peers and closes
+            with contextlib.suppress(asyncio.CancelledError):
+                await diameter
+        sync.stop()
 
 
 def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:

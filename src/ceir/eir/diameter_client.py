@@ -1,15 +1,25 @@
-"""A Diameter S13 client (the MME's side): for tests, the benchmark and smoke checks of an EIR."""
+"""A Diameter S13 client (the MME's side): for tests, the benchmark and smoke checks of an EIR.
+
+`FailoverClient` behaves as an MME configured with several EIR nodes should (RFC 6733 §5.1,
+RFC 3539): requests go to the first live peer in the configured order; a peer whose connection
+drops, or which leaves a Device-Watchdog-Request unanswered for Tw, is marked down, its pending
+requests are sent again to the next peer, and it is tried again after Tc.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import struct
+import time
+from dataclasses import dataclass, field
 
 from ceir.eir import diameter_codec as d
 
 _HOP_BY_HOP = struct.Struct(">II")
+log = logging.getLogger(__name__)
 
 
 class DiameterClient(asyncio.Protocol):
@@ -26,6 +36,7 @@ class DiameterClient(asyncio.Protocol):
         self.server_requests: asyncio.Queue[d.Message] = asyncio.Queue()
         self.answer_watchdog = True
         self.closed = asyncio.get_running_loop().create_future()
+        self.last_heard = time.monotonic()  # for the watchdog: any message proves the peer alive
 
     @classmethod
     async def connect(
@@ -64,6 +75,7 @@ class DiameterClient(asyncio.Protocol):
             self.closed.set_result(None)
 
     def data_received(self, data: bytes) -> None:
+        self.last_heard = time.monotonic()
         self.buffer += data
         buffer = self.buffer
         offset = 0
@@ -180,10 +192,128 @@ class DiameterClient(asyncio.Protocol):
             await self.send(self.identity_check_request(imei, imsi, software_version))
         )
 
+    async def watchdog(self) -> d.Message:
+        """Send a Device-Watchdog-Request and wait for its answer."""
+        return await self.request(d.DEVICE_WATCHDOG, self.identity())
+
     async def close(self) -> None:
         assert self.transport is not None
         self.transport.close()
         await self.closed
+
+
+@dataclass
+class Peer:
+    host: str
+    port: int
+    down_until: float = 0.0  # monotonic time before which the peer is not tried
+    client: DiameterClient | None = None
+    watchdog: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class FailoverClient:
+    """Several EIR peers in order of preference; each request goes to the first live one."""
+
+    def __init__(
+        self,
+        peers: list[tuple[str, int]],
+        *,
+        watchdog_seconds: float = 30.0,  # Tw (RFC 3539 recommends 30 s)
+        reconnect_seconds: float = 30.0,  # Tc
+        origin_host: str = "mme1.epc.test",
+        origin_realm: str = "epc.test",
+    ) -> None:
+        if not peers:
+            raise ValueError("give at least one EIR peer")
+        self.peers = [Peer(host, port) for host, port in peers]
+        self.watchdog_seconds = watchdog_seconds
+        self.reconnect_seconds = reconnect_seconds
+        self.origin_host = origin_host
+        self.origin_realm = origin_realm
+        self.events: list[str] = []  # "down <peer>: <why>", "up <peer>", for logs and tests
+
+    def _down(self, peer: Peer, why: str) -> None:
+        if peer.client is None:
+            return
+        log.warning("EIR peer %s down: %s", peer.name, why)
+        self.events.append(f"down {peer.name}: {why}")
+        peer.down_until = time.monotonic() + self.reconnect_seconds
+        client, peer.client = peer.client, None
+        if client.transport is not None:
+            client.transport.abort()  # pending requests fail now and are sent elsewhere
+        if peer.watchdog is not None and peer.watchdog is not asyncio.current_task():
+            peer.watchdog.cancel()
+
+    async def _connected(self, peer: Peer) -> DiameterClient | None:
+        if peer.client is not None and not peer.client.closed.done():
+            return peer.client
+        if peer.client is not None:
+            self._down(peer, "connection lost")
+        if time.monotonic() < peer.down_until:
+            return None
+        try:
+            client = await asyncio.wait_for(
+                DiameterClient.connect(
+                    peer.host,
+                    peer.port,
+                    origin_host=self.origin_host,
+                    origin_realm=self.origin_realm,
+                ),
+                self.watchdog_seconds,
+            )
+        except (OSError, TimeoutError) as exc:
+            peer.down_until = time.monotonic() + self.reconnect_seconds
+            self.events.append(f"unreachable {peer.name}: {type(exc).__name__}")
+            return None
+        peer.client = client
+        peer.watchdog = asyncio.create_task(self._watch(peer, client))
+        self.events.append(f"up {peer.name}")
+        return client
+
+    async def _watch(self, peer: Peer, client: DiameterClient) -> None:
+        """RFC 3539: after Tw of silence send DWR; no answer within Tw and the peer is down."""
+        while peer.client is client and not client.closed.done():
+            silent = time.monotonic() - client.last_heard
+            if silent < self.watchdog_seconds:
+                await asyncio.sleep(self.watchdog_seconds - silent)
+                continue
+            try:
+                await asyncio.wait_for(client.watchdog(), self.watchdog_seconds)
+            except (TimeoutError, ConnectionError):
+                self._down(peer, "no answer to Device-Watchdog")
+                return
+
+    async def identity_check(
+        self, imei: str, imsi: str | None = None, software_version: str | None = "01"
+    ) -> d.Message:
+        """ECR to the first live peer; on a dead connection, the same request to the next."""
+        for peer in self.peers:
+            client = await self._connected(peer)
+            if client is None:
+                continue
+            try:
+                return await client.identity_check(imei, imsi, software_version)
+            except ConnectionError:
+                self._down(peer, "connection lost")
+        raise ConnectionError("no EIR peer answers")
+
+    def live_peer(self) -> str | None:
+        for peer in self.peers:
+            if peer.client is not None and not peer.client.closed.done():
+                return peer.name
+        return None
+
+    async def close(self) -> None:
+        for peer in self.peers:
+            if peer.watchdog is not None:
+                peer.watchdog.cancel()
+            if peer.client is not None and not peer.client.closed.done():
+                await peer.client.close()
+            peer.client = None
 
 
 def equipment_status(answer: d.Message) -> int | None:

@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from prometheus_client import (
@@ -88,6 +88,7 @@ class EirMetrics:
         # Label children bound once: a lookup by label costs more than the check itself.
         self._by_code: dict[int, Any] = {}
         self._by_status = {s: self.answers.labels(s.value) for s in EquipmentStatus}
+        self.also: list[CollectorRegistry] = []  # more to expose (an EIR node's S13 counters)
 
     def observe(self, code: int, status: EquipmentStatus | None, seconds: float) -> None:
         child = self._by_code.get(code)
@@ -104,7 +105,18 @@ class EirMetrics:
             registry = CollectorRegistry()
             MultiProcessCollector(registry, path=folder)  # type: ignore[no-untyped-call]
             return bytes(generate_latest(registry))
-        return bytes(generate_latest(self.registry))
+        return b"".join(bytes(generate_latest(r)) for r in (self.registry, *self.also))
+
+
+class Refresher(Protocol):
+    """What keeps the index current: the database refresher, or an EIR node's sync."""
+
+    @property
+    def last_error(self) -> str | None: ...
+
+    def details(self) -> dict[str, Any]: ...
+
+    def stop(self, timeout: float = ...) -> None: ...
 
 
 class EirApp:
@@ -115,13 +127,17 @@ class EirApp:
     """
 
     def __init__(
-        self, settings: Settings, engine: Engine, holder: IndexHolder | None = None
+        self,
+        settings: Settings,
+        engine: Engine | None,
+        holder: IndexHolder | None = None,
+        refresher: Refresher | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.holder = holder or IndexHolder()
         self._owns_index = holder is None
-        self.refresher: IndexRefresher | None = None
+        self.refresher: Refresher | None = refresher
         self.metrics = EirMetrics()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -148,6 +164,7 @@ class EirApp:
 
     def startup(self) -> None:
         if self._owns_index and self.refresher is None:
+            assert self.engine is not None, "without a holder the index comes from the database"
             self.holder.swap(initial_index(self.engine, self.settings))
             self.refresher = IndexRefresher(self.holder, self.engine, self.settings).start()
 
@@ -205,7 +222,13 @@ class EirApp:
     def health(self) -> dict[str, Any]:
         info = self.holder.info()
         error = self.refresher.last_error if self.refresher else None
-        return {"status": "ok" if error is None else "degraded", **info, "refresh_error": error}
+        details = self.refresher.details() if self.refresher else {}
+        return {
+            "status": "ok" if error is None else "degraded",
+            **info,
+            "refresh_error": error,
+            **details,
+        }
 
 
 def _problem(

@@ -7,6 +7,7 @@ import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -209,6 +210,9 @@ class IndexRefresher:
         self._thread = threading.Thread(target=self._run, name="eir-index-refresher", daemon=True)
         self._thread.start()
         return self
+
+    def details(self) -> dict[str, Any]:
+        return {}
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()

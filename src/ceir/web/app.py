@@ -24,6 +24,8 @@ from ceir.citizens import device_pages as citizen_device_pages
 from ceir.citizens import pages as citizen_pages
 from ceir.config import Settings, get_settings
 from ceir.db import get_engine, read_engine, session_factory
+from ceir.eir import sync as eir_sync
+from ceir.eir import sync_api as eir_sync_api
 from ceir.errors import CeirError
 from ceir.network import api as network_api
 from ceir.partners import api as partners_api
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.sessions = session_factory(engine)
     app.state.public_limiter = RateLimiter(settings.public_rate_limit_per_minute)
     app.state.metrics = Metrics()
+    app.state.metrics.registry.register(eir_sync.CentralCollector(app.state.settings, engine))
     app.state.check_tally = CheckTally()
 
     app.add_middleware(RequestGuard, limits=body_limits(settings.citizens.max_document_bytes))
@@ -80,6 +83,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(partners_api.router)
     app.include_router(declarations_api.router)
     app.include_router(borders_api.router)
+    app.include_router(eir_sync_api.router)
     app.include_router(citizen_pages.router)
     app.include_router(citizen_device_pages.router)
     app.include_router(review_pages.router)
