@@ -112,6 +112,29 @@ def test_a_nul_byte_in_a_form_field_is_refused(app_client: TestClient) -> None:
     assert_problem(answer, 422)
 
 
+def test_a_nul_byte_in_a_multipart_text_field_is_refused(app_client: TestClient) -> None:
+    answer = app_client.post(
+        "/citizen/sign-in",
+        data={"csrf_token": "x", "iin": "1\x00", "phone": "7701"},
+        files={"note": ("note.bin", b"no NUL here", "application/octet-stream")},
+        headers={"Accept": "application/json"},
+    )
+
+    problem = assert_problem(answer, 422)
+    assert "NUL" in str(problem["detail"])
+
+
+def test_a_nul_byte_in_a_multipart_file_is_left_to_the_route(app_client: TestClient) -> None:
+    answer = app_client.post(
+        "/citizen/sign-in",
+        data={"csrf_token": "x", "iin": "1", "phone": "7701"},
+        files={"note": ("note.bin", b"%PDF\x00\x00\x00", "application/octet-stream")},
+        headers={"Accept": "application/json"},
+    )
+
+    assert "NUL" not in answer.text
+
+
 def test_extreme_dates_in_public_statistics_are_refused(app_client: TestClient) -> None:
     for query in (
         "from=0001-01-01&to=0001-01-01",
