@@ -204,3 +204,20 @@ def test_parallel_guesses_of_a_handover_code_are_judged_at_most_five_times(
     assert left == [1, 2, 3, 4]
     row = _transfer(db_session)
     assert row.code_attempts == 5 and row.cancelled_at is not None
+
+
+def test_ids_past_64_bits_in_citizen_pages_are_refused_not_a_500(seller: Citizen) -> None:
+    huge = 2**63
+    seller.client.headers["Accept"] = "application/json"
+    answers = [
+        seller.get(f"/citizen/devices/{huge}/transfer"),
+        seller.post(f"/citizen/devices/{huge}/transfer", {"buyer_iin": seller.iin}),
+        seller.post(f"/citizen/devices/{huge}/report", {"kind": "lost"}),
+        seller.post(f"/citizen/devices/{huge}/report/cancel", {}),
+        seller.post(f"/citizen/transfers/{huge}/confirm", {"code": "123456"}),
+        seller.post(f"/citizen/transfers/{huge}/cancel", {}),
+        seller.post(f"/citizen/second-imeis/{huge}/confirm", {}),
+    ]
+    for answer in answers:
+        assert answer.status_code == 422, answer.text  # type: ignore[attr-defined]
+        assert answer.headers["content-type"] == "application/problem+json"  # type: ignore[attr-defined]

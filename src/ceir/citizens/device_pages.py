@@ -20,7 +20,7 @@ from ceir.citizens.device_models import ReportKind
 from ceir.citizens.models import CitizenSession
 from ceir.citizens.service import Applicant
 from ceir.db import utcnow
-from ceir.web.deps import Db
+from ceir.web.deps import Db, RowId
 from ceir.web.i18n import gettext, select_language
 from ceir.web.ratelimit import RateLimited
 
@@ -67,7 +67,7 @@ def my_devices(request: Request, db: Db) -> Response:
 def report_device(
     request: Request,
     db: Db,
-    device_id: int,
+    device_id: RowId,
     csrf_token: CsrfField,
     kind: Annotated[Literal["lost", "stolen"], Form()] = "stolen",
     police_reference: Annotated[str, Form(max_length=128)] = "",
@@ -94,7 +94,7 @@ def report_device(
 
 
 @router.post("/devices/{device_id}/report/cancel", response_class=HTMLResponse)
-def cancel_report(request: Request, db: Db, device_id: int, csrf_token: CsrfField) -> Response:
+def cancel_report(request: Request, db: Db, device_id: RowId, csrf_token: CsrfField) -> Response:
     session = base._session(request, db)
     if session is None:
         return base._redirect("/citizen/sign-in")
@@ -129,7 +129,7 @@ def _transfer_page(
 
 
 @router.get("/devices/{device_id}/transfer", response_class=HTMLResponse)
-def transfer_page(request: Request, db: Db, device_id: int) -> Response:
+def transfer_page(request: Request, db: Db, device_id: RowId) -> Response:
     session = base._session(request, db)
     if session is None:
         return base._redirect("/citizen/sign-in")
@@ -140,7 +140,7 @@ def transfer_page(request: Request, db: Db, device_id: int) -> Response:
 def start_transfer(
     request: Request,
     db: Db,
-    device_id: int,
+    device_id: RowId,
     csrf_token: CsrfField,
     buyer_iin: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
@@ -179,7 +179,7 @@ def start_transfer(
 def confirm_transfer(
     request: Request,
     db: Db,
-    transfer_id: int,
+    transfer_id: RowId,
     csrf_token: CsrfField,
     code: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
@@ -209,7 +209,9 @@ def confirm_transfer(
 
 
 @router.post("/transfers/{transfer_id}/cancel", response_class=HTMLResponse)
-def cancel_transfer(request: Request, db: Db, transfer_id: int, csrf_token: CsrfField) -> Response:
+def cancel_transfer(
+    request: Request, db: Db, transfer_id: RowId, csrf_token: CsrfField
+) -> Response:
     session = base._session(request, db)
     if session is None:
         return base._redirect("/citizen/sign-in")

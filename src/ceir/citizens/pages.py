@@ -27,7 +27,7 @@ from ceir.citizens.models import Application, CitizenSession
 from ceir.config import Settings
 from ceir.db import utcnow
 from ceir.errors import Forbidden, InvalidInput, NotFound
-from ceir.web.deps import Db
+from ceir.web.deps import Db, RowId
 from ceir.web.i18n import (
     COOKIE_NAME,
     LANGUAGES,
@@ -296,7 +296,7 @@ def my_applications(request: Request, db: Db) -> Response:
 
 @router.post("/second-imeis/{candidate_id}/{action}", response_class=HTMLResponse)
 def decide_second_imei(
-    request: Request, db: Db, csrf_token: CsrfField, candidate_id: int, action: str
+    request: Request, db: Db, csrf_token: CsrfField, candidate_id: RowId, action: str
 ) -> Response:
     """One tap: add the second IMEI to the citizen's device ("confirm"), or drop the link."""
     session = _session(request, db)

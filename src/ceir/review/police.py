@@ -22,7 +22,7 @@ from ceir.review import pages as base
 from ceir.review import service
 from ceir.review.models import Role
 from ceir.review.service import SignedIn
-from ceir.web.deps import Db
+from ceir.web.deps import Db, RowId
 from ceir.web.i18n import gettext, select_language
 
 # No prefix of its own: the back office's router it joins adds /officers.
@@ -104,7 +104,7 @@ def add_report(
 
 @router.post("/stolen/{report_id}/confirmation", include_in_schema=False)
 def confirm_report(
-    db: Db, signed: base.CurrentOfficer, report_id: int, csrf_token: base.CsrfField = ""
+    db: Db, signed: base.CurrentOfficer, report_id: RowId, csrf_token: base.CsrfField = ""
 ) -> Response:
     require_police(signed)
     base._check_csrf(signed, csrf_token)
@@ -114,7 +114,7 @@ def confirm_report(
 
 @router.post("/stolen/{report_id}/cancellation", include_in_schema=False)
 def cancel_report(
-    db: Db, signed: base.CurrentOfficer, report_id: int, csrf_token: base.CsrfField = ""
+    db: Db, signed: base.CurrentOfficer, report_id: RowId, csrf_token: base.CsrfField = ""
 ) -> Response:
     require_police(signed)
     base._check_csrf(signed, csrf_token)
