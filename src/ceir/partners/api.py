@@ -85,11 +85,13 @@ def _job_out(request: Request, job: object) -> JobOut:
     status_code=202,
     summary="Check a file of up to 1,000,000 IMEIs in the background",
     openapi_extra=docs.JOB_REQUEST,
-    responses=docs.problems(401, 403, 413, 422, 429),
+    responses=docs.problems(401, 403, 413, 415, 422, 429),
 )
 async def create_job(request: Request, key: CheckKey, db: Db, tasks: BackgroundTasks) -> JobOut:
     """The body is the file (CSV with an `imei` header, or one IMEI a line). Poll the job; when
-    it is `done`, download `result_url` (gzip CSV, one row per input line, in order)."""
+    it is `done`, download `result_url` (gzip CSV, one row per input line, in order). Another
+    media type than `text/csv` (or `text/plain`) answers 415."""
+    service.check_job_media(request.headers.get("content-type", ""))
     body = await _body_after_commit(request, db)
     if len(body) > MAX_JOB_BYTES:
         raise PayloadTooLarge(f"a job file may have at most {MAX_JOB_BYTES} bytes")
