@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from ceir.audit.models import AuditEvent
 from ceir.citizens.device_models import OwnershipTransfer
 from ceir.citizens.ownership import owner_of
+from ceir.config import Settings
 from ceir.registry.models import Device
 from ceir.sms import service as sms
 from ceir.sms.models import SmsMessage
+from ceir.web.app import create_app
+from tests.browser import serve
 from tests.citizens.conftest import Citizen
 from tests.factories import add_owned_device, add_subscriber, make_iin, make_imei
 
@@ -160,3 +166,58 @@ def test_reporting_a_device_ends_its_waiting_handover_and_the_owner_may_cancel_o
     assert second.id != first.id and second.cancelled_at is None
     seller.post(f"/citizen/devices/{phone.id}/report", {"kind": "lost"})
     assert _transfer(db_session).cancelled_at is not None
+
+
+def test_parallel_guesses_of_a_handover_code_are_judged_at_most_five_times(
+    seller: Citizen,
+    buyer: Citizen,
+    phone: Device,
+    citizen_settings: Settings,
+    engine: Engine,
+    db_session: Session,
+) -> None:
+    seller.post(f"/citizen/devices/{phone.id}/transfer", {"buyer_iin": buyer.iin})
+    code = _code(db_session, buyer.msisdn)
+    transfer = _transfer(db_session)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    cookies = {c.name: c.value or "" for c in seller.client.cookies.jar}
+    cookies["lang"] = "en"
+    citizen_settings.citizens.code_checks_per_minute_per_client = 1000  # the code's own limit only
+    guesses = 40
+    start = threading.Barrier(guesses)
+    with serve(create_app(citizen_settings, engine)) as url:
+
+        def guess(_: int) -> str:
+            with httpx.Client(base_url=url, cookies=cookies, timeout=60) as client:
+                start.wait()
+                answer = client.post(
+                    f"/citizen/transfers/{transfer.id}/confirm",
+                    data={"csrf_token": seller.csrf, "code": wrong},
+                )
+                return answer.text
+
+        with ThreadPoolExecutor(guesses) as pool:
+            answers = list(pool.map(guess, range(guesses)))
+
+    # Each judged wrong guess but the last says how many remain; the rest are refused.
+    left = sorted(int(n) for a in answers for n in re.findall(r"Attempts left: (\d+)", a))
+    assert left == [1, 2, 3, 4]
+    row = _transfer(db_session)
+    assert row.code_attempts == 5 and row.cancelled_at is not None
+
+
+def test_ids_past_64_bits_in_citizen_pages_are_refused_not_a_500(seller: Citizen) -> None:
+    huge = 2**63
+    seller.client.headers["Accept"] = "application/json"
+    answers = [
+        seller.get(f"/citizen/devices/{huge}/transfer"),
+        seller.post(f"/citizen/devices/{huge}/transfer", {"buyer_iin": seller.iin}),
+        seller.post(f"/citizen/devices/{huge}/report", {"kind": "lost"}),
+        seller.post(f"/citizen/devices/{huge}/report/cancel", {}),
+        seller.post(f"/citizen/transfers/{huge}/confirm", {"code": "123456"}),
+        seller.post(f"/citizen/transfers/{huge}/cancel", {}),
+        seller.post(f"/citizen/second-imeis/{huge}/confirm", {}),
+    ]
+    for answer in answers:
+        assert answer.status_code == 422, answer.text  # type: ignore[attr-defined]
+        assert answer.headers["content-type"] == "application/problem+json"  # type: ignore[attr-defined]

@@ -112,6 +112,46 @@ def test_a_nul_byte_in_a_form_field_is_refused(app_client: TestClient) -> None:
     assert_problem(answer, 422)
 
 
+@pytest.mark.parametrize(
+    "content_type", ["", "application/xml", "application/x-www-form-urlencoded"]
+)
+def test_a_job_file_of_an_unknown_media_type_is_refused_with_415(
+    app_client: TestClient, db_session: Session, content_type: str
+) -> None:
+    key = partner_key(db_session)
+    headers = {**auth(key), "Content-Type": content_type}
+
+    answer = app_client.post("/api/v1/partners/jobs", content=IMEI + "\n", headers=headers)
+
+    problem = assert_problem(answer, 415)
+    assert "text/csv" in str(problem["detail"])
+    usage = app_client.get("/api/v1/partners/usage", headers=auth(key)).json()
+    assert sum(day["imeis"] for day in usage) == 0  # not counted against the quota
+
+
+def test_a_nul_byte_in_a_multipart_text_field_is_refused(app_client: TestClient) -> None:
+    answer = app_client.post(
+        "/citizen/sign-in",
+        data={"csrf_token": "x", "iin": "1\x00", "phone": "7701"},
+        files={"note": ("note.bin", b"no NUL here", "application/octet-stream")},
+        headers={"Accept": "application/json"},
+    )
+
+    problem = assert_problem(answer, 422)
+    assert "NUL" in str(problem["detail"])
+
+
+def test_a_nul_byte_in_a_multipart_file_is_left_to_the_route(app_client: TestClient) -> None:
+    answer = app_client.post(
+        "/citizen/sign-in",
+        data={"csrf_token": "x", "iin": "1", "phone": "7701"},
+        files={"note": ("note.bin", b"%PDF\x00\x00\x00", "application/octet-stream")},
+        headers={"Accept": "application/json"},
+    )
+
+    assert "NUL" not in answer.text
+
+
 def test_extreme_dates_in_public_statistics_are_refused(app_client: TestClient) -> None:
     for query in (
         "from=0001-01-01&to=0001-01-01",

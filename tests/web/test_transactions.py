@@ -225,3 +225,55 @@ def test_every_route_commits_its_session_before_answering(
 
     assert len(scopes) > 40  # every route with a session is seen
     assert [path for path, scope in scopes if scope != "function"] == []
+
+
+def _committed(engine: Engine, query: Any) -> Any:
+    with Session(engine) as fresh:
+        return fresh.scalar(query)
+
+
+def _slow_upload(url: str, path: str, key: str) -> socket.socket:
+    """A client that sends its headers and the first bytes of a body it promised, then waits."""
+    body = b"imei\n" + make_imei(serial=1).encode() + b"\n"
+    sock = socket.socket()
+    sock.settimeout(PROMPTLY)
+    sock.connect(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+    sock.sendall(
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: text/csv\r\nContent-Length: {len(body) + 1000}\r\n\r\n".encode()
+        + body
+    )
+    return sock
+
+
+@pytest.mark.parametrize("path", ["/api/v1/partners/checks", "/api/v1/partners/jobs"])
+def test_a_client_that_sends_its_body_slowly_holds_no_transaction(
+    live: str, db_session: Session, database_url: str, path: str
+) -> None:
+    uploader = _key(db_session, "partner", "kaspi", SCOPE_CHECK)
+    seller = _key(db_session, "partner", "technodom", SCOPE_CHECK)
+    db_session.close()
+    # More slow uploads than the pool holds (PostgreSQL: 10 + 20 overflow; SQLite: 5 + 10).
+    sockets = [_slow_upload(live, path, uploader) for _ in range(35)]
+    other = create_engine(database_url)
+    try:
+        # The key check's write (its last use) is committed before the body is waited for.
+        used = select(ApiKey.last_used_at).where(ApiKey.owner == "kaspi")
+        deadline = time.monotonic() + PROMPTLY
+        while _committed(other, used) is None:
+            assert time.monotonic() < deadline, "the key's last use was never committed"
+            time.sleep(0.05)
+        started = time.monotonic()
+        sale = httpx.post(
+            f"{live}/api/v1/partners/sales",
+            json={"imei": make_imei(serial=3), "sold_on": "2026-11-20", "receipt_number": "1"},
+            headers={"Authorization": f"Bearer {seller}"},
+            timeout=PROMPTLY * 4,
+        )
+        assert sale.status_code == 201, sale.text
+        assert time.monotonic() - started < PROMPTLY
+        assert httpx.get(f"{live}/healthz", timeout=PROMPTLY).status_code == 200
+    finally:
+        other.dispose()
+        for sock in sockets:
+            sock.close()

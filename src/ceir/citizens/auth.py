@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ceir import identifiers
@@ -161,6 +161,26 @@ class CodeCheck:
     attempts_left: int = 0
 
 
+def spend_attempt(
+    db: Session, counter: InstrumentedAttribute[int], limit: int, *where: ColumnElement[bool]
+) -> int | None:
+    """Count one try at a code: the tries made with this one, or None when `where` no longer
+    holds or no try is left.
+
+    One conditional UPDATE, never a read then a write: on SQLite a read takes no lock, so parallel
+    guesses all read the same count and each was judged.
+    """
+    table = counter.class_
+    spent = db.scalar(
+        update(table)
+        .where(counter < limit, *where)
+        .values({counter: counter + 1})
+        .returning(counter)
+        .execution_options(synchronize_session=False)
+    )
+    return None if spent is None else int(spent)
+
+
 def verify_code(
     db: Session, code_id: int, entered: str, *, settings: Settings, now: dt.datetime
 ) -> CodeCheck:
@@ -169,21 +189,8 @@ def verify_code(
     Returns a result rather than raising so the caller commits the spent attempt.
     """
     c = settings.citizens
-    # The attempt is spent by one conditional UPDATE, never read then written: on SQLite a read
-    # takes no lock, so parallel guesses all read the same count and each was judged.
-    spent = db.scalar(
-        update(SignInCode)
-        .where(
-            SignInCode.id == code_id,
-            SignInCode.used_at.is_(None),
-            SignInCode.expires_at > now,
-            SignInCode.attempts < c.code_attempts,
-        )
-        .values(attempts=SignInCode.attempts + 1)
-        .returning(SignInCode.id)
-        .execution_options(synchronize_session=False)
-    )
-    if spent is None:
+    live = (SignInCode.id == code_id, SignInCode.used_at.is_(None), SignInCode.expires_at > now)
+    if spend_attempt(db, SignInCode.attempts, c.code_attempts, *live) is None:
         return CodeCheck(None, "expired")
     row = db.get_one(SignInCode, code_id, populate_existing=True)
     digits = entered.strip().replace(" ", "")

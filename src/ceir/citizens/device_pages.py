@@ -29,6 +29,7 @@ from ceir.citizens.service import Applicant
 from ceir.db import utcnow
 from ceir.i18n import gettext
 from ceir.ratelimit import RateLimited
+from ceir.web.deps import RowId
 from ceir.web.pages import redirect, settings_of
 from ceir.web.templating import select_language
 
@@ -66,7 +67,7 @@ def my_devices(request: Request, db: Db, session: CurrentCitizen) -> Response:
 def report_device(
     request: Request,
     db: Db,
-    device_id: int,
+    device_id: RowId,
     session: CurrentCitizen,
     kind: Annotated[Literal["lost", "stolen"], Form()] = "stolen",
     police_reference: Annotated[str, Form(max_length=128)] = "",
@@ -91,7 +92,7 @@ def report_device(
 @router.post(
     "/devices/{device_id}/report/cancel", response_class=HTMLResponse, dependencies=[CitizenCsrf]
 )
-def cancel_report(request: Request, db: Db, device_id: int, session: CurrentCitizen) -> Response:
+def cancel_report(request: Request, db: Db, device_id: RowId, session: CurrentCitizen) -> Response:
     try:
         stolen.cancel_own_report(db, session.iin, device_id, now=utcnow())
     except stolen.ReportRefused as exc:
@@ -104,7 +105,7 @@ def _transfer_page(
     request: Request,
     db: Session,
     session: CitizenSession,
-    device_id: int,
+    device_id: RowId,
     status_code: int = 200,
     **context: Any,
 ) -> Response:
@@ -122,7 +123,7 @@ def _transfer_page(
 
 
 @router.get("/devices/{device_id}/transfer", response_class=HTMLResponse)
-def transfer_page(request: Request, db: Db, session: CurrentCitizen, device_id: int) -> Response:
+def transfer_page(request: Request, db: Db, session: CurrentCitizen, device_id: RowId) -> Response:
     return _transfer_page(request, db, session, device_id, buyer_iin="")
 
 
@@ -132,7 +133,7 @@ def transfer_page(request: Request, db: Db, session: CurrentCitizen, device_id: 
 def start_transfer(
     request: Request,
     db: Db,
-    device_id: int,
+    device_id: RowId,
     session: CurrentCitizen,
     buyer_iin: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
@@ -165,7 +166,7 @@ def start_transfer(
 def confirm_transfer(
     request: Request,
     db: Db,
-    transfer_id: int,
+    transfer_id: RowId,
     session: CurrentCitizen,
     code: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
@@ -194,7 +195,7 @@ def confirm_transfer(
     "/transfers/{transfer_id}/cancel", response_class=HTMLResponse, dependencies=[CitizenCsrf]
 )
 def cancel_transfer(
-    request: Request, db: Db, transfer_id: int, session: CurrentCitizen
+    request: Request, db: Db, transfer_id: RowId, session: CurrentCitizen
 ) -> Response:
     device_id = ownership.owners_transfer(db, session.iin, transfer_id).device_id
     ownership.cancel_transfer(db, Applicant(session.iin, session.msisdn), transfer_id, utcnow())

@@ -17,12 +17,12 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from ceir import identifiers
 from ceir.audit import service as audit
-from ceir.citizens.auth import CODE_DIGITS, server_secret
+from ceir.citizens.auth import CODE_DIGITS, server_secret, spend_attempt
 from ceir.citizens.device_models import DeviceReport, OwnershipTransfer
 from ceir.citizens.models import Application, ApplicationStatus
 from ceir.citizens.service import Applicant
@@ -322,6 +322,12 @@ def owners_transfer(db: Session, iin: str, transfer_id: int) -> OwnershipTransfe
     return transfer
 
 
+def _end_waiting(db: Session, waiting: tuple[ColumnElement[bool], ...], now: dt.datetime) -> None:
+    """End the hand-over only while it still waits: a parallel right code may have confirmed it."""
+    # The default synchronisation also marks the loaded row, so the page shows it ended.
+    db.execute(update(OwnershipTransfer).where(*waiting).values(cancelled_at=now))
+
+
 def confirm_transfer(
     db: Session,
     owner: Applicant,
@@ -338,18 +344,30 @@ def confirm_transfer(
     """
     transfer = owners_transfer(db, owner.iin, transfer_id)
     c = settings.citizens
-    if transfer.code_expires_at <= now or transfer.code_attempts >= c.code_attempts:
-        transfer.cancelled_at = now  # a dead code ends the hand-over; the owner starts again
+    waiting = (
+        OwnershipTransfer.id == transfer.id,
+        OwnershipTransfer.confirmed_at.is_(None),
+        OwnershipTransfer.cancelled_at.is_(None),
+    )
+    tries = spend_attempt(
+        db,
+        OwnershipTransfer.code_attempts,
+        c.code_attempts,
+        *waiting,
+        OwnershipTransfer.code_expires_at > now,
+    )
+    if tries is None:
+        _end_waiting(db, waiting, now)  # a dead code ends the hand-over; the owner starts again
         return TransferCheck(None, "expired")
-    transfer.code_attempts += 1
+    db.refresh(transfer)
     digits = entered.strip().replace(" ", "")
     given = _code_hash(server_secret(settings), transfer.id, transfer.to_iin, digits)
     if not (len(digits) == CODE_DIGITS and digits.isascii() and digits.isdigit()):
         given = ""
     if not hmac.compare_digest(transfer.code_hash, given):
-        left = c.code_attempts - transfer.code_attempts
+        left = c.code_attempts - tries
         if left <= 0:
-            transfer.cancelled_at = now
+            _end_waiting(db, waiting, now)
         return TransferCheck(None, "wrong_code" if left > 0 else "expired", left)
     transfer.confirmed_at = now
     keys = keys_of(db, transfer.device_id)

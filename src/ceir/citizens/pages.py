@@ -42,6 +42,7 @@ from ceir.db import utcnow
 from ceir.errors import InvalidInput, NotFound
 from ceir.i18n import normalise_language
 from ceir.ratelimit import RateLimited
+from ceir.web.deps import RowId
 from ceir.web.pages import redirect, safe_next, settings_of
 from ceir.web.templating import select_language
 
@@ -209,7 +210,9 @@ def my_applications(request: Request, db: Db, session: CurrentCitizen) -> Respon
     response_class=HTMLResponse,
     dependencies=[CitizenCsrf],
 )
-def decide_second_imei(db: Db, session: CurrentCitizen, candidate_id: int, action: str) -> Response:
+def decide_second_imei(
+    db: Db, session: CurrentCitizen, candidate_id: RowId, action: str
+) -> Response:
     """One tap: add the second IMEI to the citizen's device ("confirm"), or drop the link."""
     if action == "confirm":
         second_imei.confirm(db, session.iin, candidate_id)

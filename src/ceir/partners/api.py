@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from ceir.apikeys.deps import require_scope
 from ceir.apikeys.models import ApiKey
@@ -13,6 +16,7 @@ from ceir.apikeys.service import SCOPE_CHECK
 from ceir.db import utcnow
 from ceir.errors import InvalidInput, NotFound, PayloadTooLarge
 from ceir.partners import docs, service
+from ceir.partners.models import CheckJob
 from ceir.partners.schemas import (
     BulkCheckOut,
     CheckAnswer,
@@ -42,7 +46,26 @@ async def bulk_check(request: Request, key: CheckKey, db: Db) -> BulkCheckOut:
     (`text/csv`, or `text/plain`) with a header `imei[,brand,model]` or one IMEI a line. Answers
     keep the order; a bad IMEI is marked `invalid` on its own. A body that is not one of these
     answers 415 or 422 and is not counted against the quota."""
-    items = service.items_of(request.headers.get("content-type", ""), await request.body())
+    body = await _body_after_commit(request, db)
+    return await run_in_threadpool(
+        _bulk_check, db, key, request.headers.get("content-type", ""), body
+    )
+
+
+async def _body_after_commit(request: Request, db: Session) -> bytes:
+    """The request's body, read once the key check's transaction (its last use) is committed.
+
+    A client may send its body slowly: an open transaction would hold a pooled connection and,
+    on SQLite, the write lock while it uploads.
+    """
+    await run_in_threadpool(db.commit)
+    return await request.body()
+
+
+def _bulk_check(db: Session, key: ApiKey, content_type: str, body: bytes) -> BulkCheckOut:
+    # In a worker thread: a batch's look-ups (and a wait for SQLite's write lock) must not stall
+    # the event loop.
+    items = service.items_of(content_type, body)
     if len(items) > service.MAX_BATCH:
         raise PayloadTooLarge(f"at most {service.MAX_BATCH} IMEIs in one request; use /jobs")
     service.admit(db, key, len(items), utcnow())
@@ -63,23 +86,29 @@ def _job_out(request: Request, job: object) -> JobOut:
     status_code=202,
     summary="Check a file of up to 1,000,000 IMEIs in the background",
     openapi_extra=docs.JOB_REQUEST,
-    responses=problems(401, 403, 413, 422, 429),
+    responses=problems(401, 403, 413, 415, 422, 429),
 )
 async def create_job(request: Request, key: CheckKey, db: Db, tasks: BackgroundTasks) -> JobOut:
     """The body is the file (CSV with an `imei` header, or one IMEI a line). Poll the job; when
-    it is `done`, download `result_url` (gzip CSV, one row per input line, in order)."""
-    body = await request.body()
+    it is `done`, download `result_url` (gzip CSV, one row per input line, in order). Another
+    media type than `text/csv` (or `text/plain`) answers 415."""
+    service.check_job_media(request.headers.get("content-type", ""))
+    body = await _body_after_commit(request, db)
     if len(body) > MAX_JOB_BYTES:
         raise PayloadTooLarge(f"a job file may have at most {MAX_JOB_BYTES} bytes")
     if not body.strip():
         raise InvalidInput("the job file is empty")
     settings = request.app.state.settings
-    lines = max(body.count(b"\n"), 1)
-    service.admit(db, key, lines, utcnow())
-    job = service.create_job(db, key, body, settings.data_dir)
-    db.commit()
+    job = await run_in_threadpool(_create_job, db, key, body, settings.data_dir)
     tasks.add_task(service.run_job, request.app.state.engine, job.id, settings.data_dir)
     return _job_out(request, job)
+
+
+def _create_job(db: Session, key: ApiKey, body: bytes, data_dir: Path) -> CheckJob:
+    service.admit(db, key, max(body.count(b"\n"), 1), utcnow())
+    job = service.create_job(db, key, body, data_dir)
+    db.commit()
+    return job
 
 
 @router.get(

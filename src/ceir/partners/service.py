@@ -140,6 +140,16 @@ def items_of(content_type: str, body: bytes) -> list[CheckItem]:
     return items
 
 
+def check_job_media(content_type: str) -> None:
+    """A job file is CSV text; any other media type is refused (415) before its body is read."""
+    media = content_type.split(";")[0].strip().lower()
+    if media not in CSV_TYPES:
+        raise UnsupportedMediaType(
+            f"Content-Type {media or '(none)'!r} is not accepted for a job file: send text/csv "
+            '(a header "imei[,brand,model]" or one IMEI a line).'
+        )
+
+
 def _json_items(body: bytes) -> list[CheckItem]:
     try:
         request = BulkCheckIn.model_validate_json(body)

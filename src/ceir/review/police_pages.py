@@ -28,6 +28,7 @@ from ceir.review.deps import (
     render,
 )
 from ceir.review.officers import SignedIn
+from ceir.web.deps import RowId
 from ceir.web.pages import redirect
 from ceir.web.templating import select_language
 
@@ -102,7 +103,7 @@ def add_report(
     include_in_schema=False,
     dependencies=[PoliceOnly, OfficerCsrf],
 )
-def confirm_report(db: Db, signed: CurrentOfficer, report_id: int) -> Response:
+def confirm_report(db: Db, signed: CurrentOfficer, report_id: RowId) -> Response:
     stolen.confirm_report(db, report_id, actor=officers.actor_of(signed.officer), now=utcnow())
     return redirect("/officers/stolen")
 
@@ -112,6 +113,6 @@ def confirm_report(db: Db, signed: CurrentOfficer, report_id: int) -> Response:
     include_in_schema=False,
     dependencies=[PoliceOnly, OfficerCsrf],
 )
-def cancel_report(db: Db, signed: CurrentOfficer, report_id: int) -> Response:
+def cancel_report(db: Db, signed: CurrentOfficer, report_id: RowId) -> Response:
     stolen.cancel_by_police(db, report_id, actor=officers.actor_of(signed.officer), now=utcnow())
     return redirect("/officers/stolen")

@@ -1,11 +1,11 @@
-"""FastAPI dependencies shared by the routers: the database session."""
+"""FastAPI dependencies shared by the routers: the database session, a row's id in a path."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 
@@ -25,3 +25,8 @@ def get_db(request: Request) -> Iterator[Session]:
 # answer slowly holds neither a transaction nor a pooled connection. (The default scope would
 # commit after the body, and a second `Depends(get_db)` of another scope would be a second session.)
 Db = Annotated[Session, Depends(get_db, scope="function")]
+
+# Ids are 64-bit integers in both databases: a larger number (or one below 1) names no row, and
+# SQLite's driver cannot even bind it. Refused as a bad request (422) before any query.
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="a row's id")]

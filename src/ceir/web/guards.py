@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
+from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ceir.errors import PayloadTooLarge
+from ceir.errors import InvalidInput, PayloadTooLarge
 
 # Any request whose route is not listed in the limits may send at most this much (forms, JSON).
 DEFAULT_BODY_BYTES = 1024 * 1024
@@ -41,11 +42,85 @@ class TooLarge(PayloadTooLarge, HTTPException):  # type: ignore[misc]
         self.status_code = 413
 
 
+class NulInField(InvalidInput, HTTPException):  # type: ignore[misc]
+    """Raised from `receive` once a multipart text field shows a NUL (an HTTPException too, as
+    `TooLarge`)."""
+
+    code = "invalid_request"
+    title = "Invalid request"
+
+    def __init__(self) -> None:
+        InvalidInput.__init__(self, NUL_DETAIL.format(where="a form field"))
+        self.status_code = 422
+
+
+class _MultipartNul:
+    """Watches a multipart body as it streams past for a NUL in a part that is not a file.
+
+    Files (a PDF, a dump) may hold any byte; text fields end up in text columns.
+    """
+
+    def __init__(self, boundary: bytes) -> None:
+        self.found = False
+        self._broken = False
+        self._header = [b"", b""]
+        self._is_file = False
+        self._parser = MultipartParser(
+            boundary,
+            callbacks={
+                "on_part_begin": self._part_begin,
+                "on_header_field": lambda d, a, b: self._add(0, d[a:b]),
+                "on_header_value": lambda d, a, b: self._add(1, d[a:b]),
+                "on_header_end": self._header_end,
+                "on_part_data": self._part_data,
+            },
+        )
+
+    def feed(self, chunk: bytes) -> None:
+        if chunk and not self._broken:
+            try:
+                self._parser.write(chunk)
+            except Exception:  # a malformed body: the route's own parser answers it
+                self._broken = True
+
+    def _part_begin(self) -> None:
+        self._is_file = False
+
+    def _add(self, which: int, data: bytes) -> None:
+        self._header[which] += data
+
+    def _header_end(self) -> None:
+        name, value = self._header
+        self._header = [b"", b""]
+        if name.strip().lower() == b"content-disposition":
+            self._is_file = b"filename" in parse_options_header(value)[1]
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if not self._is_file and data.find(b"\x00", start, end) >= 0:
+            self.found = True
+
+
+def _watching_multipart(receive: Receive, content_type: bytes) -> Receive:
+    boundary = parse_options_header(content_type)[1].get(b"boundary")
+    if not boundary:
+        return receive
+    watcher = _MultipartNul(boundary)
+
+    async def watched() -> Message:
+        message = await receive()
+        watcher.feed(message.get("body", b""))
+        if watcher.found:
+            raise NulInField
+        return message
+
+    return watched
+
+
 class RequestGuard:
     """Refuses oversized bodies (413) by Content-Length at once and by counting the bytes as they
     arrive, so nothing is spooled past the limit; and refuses a NUL character in the path, the
-    query, a URL-encoded form or a JSON body (422): PostgreSQL text cannot hold one, and no field
-    needs it. (Multipart text fields are left to the database error handler in web/app.py.)"""
+    query, a URL-encoded form, a JSON body or a multipart text field (422): PostgreSQL text cannot
+    hold one, and no field needs it. Multipart bodies are watched as they stream, not buffered."""
 
     def __init__(
         self, app: ASGIApp, limits: Sequence[BodyLimit], default_bytes: int = DEFAULT_BODY_BYTES
@@ -73,6 +148,8 @@ class RequestGuard:
             return
         counted = _counting(receive, limit)
         media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if media == b"multipart/form-data":
+            counted = _watching_multipart(counted, headers[b"content-type"])
         if media in (b"application/x-www-form-urlencoded", b"application/json"):
             try:
                 body, counted = await _buffered(counted)
@@ -95,6 +172,10 @@ class RequestGuard:
             if started:
                 raise
             await _refuse(send, 413, "payload_too_large", exc.detail)
+        except NulInField as exc:
+            if started:
+                raise
+            await _refuse(send, 422, "invalid_request", exc.detail)
 
 
 def _has_nul(media: bytes, body: bytes) -> bool:
