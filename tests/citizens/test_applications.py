@@ -22,6 +22,7 @@ from ceir.sms.models import SmsMessage
 from tests.citizens.conftest import Citizen
 from tests.factories import (
     TINY_PDF,
+    add_device_number,
     add_device_state,
     add_tac,
     add_trip,
@@ -161,6 +162,7 @@ def test_blocked_owner_with_matching_trip_is_unblocked(
     add_trip(db_session, citizen.iin, LEFT, CAME_BACK)
     imei = make_imei(TAC, 20)
     add_device_state(db_session, imei, "blocked", first_noncompliant=CAME_BACK)
+    add_device_number(db_session, imei, citizen.msisdn)
     answer = _appeal(citizen, imei)
     assert answer.status_code == 303, answer.text  # type: ignore[attr-defined]
     application = _application(db_session, answer)
@@ -295,3 +297,32 @@ def test_every_view_of_an_application_is_audited(citizen: Citizen, db_session: S
         select(AuditEvent).where(AuditEvent.action == "citizen.view_application")
     ).one()
     assert (viewed.actor, viewed.object_id) == (f"citizen:{citizen.iin}", application.public_id)
+
+
+def test_an_appeal_for_a_phone_never_seen_with_the_applicants_number_goes_to_an_officer(
+    citizen: Citizen, db_session: Session
+) -> None:
+    add_trip(db_session, citizen.iin, LEFT, CAME_BACK)
+    imei = make_imei(TAC, 40)  # someone else's notified phone, with a trip of one's own
+    add_device_state(db_session, imei, "notified", first_noncompliant=CAME_BACK)
+    add_device_number(db_session, imei, "77019990000")
+    application = _application(db_session, _appeal(citizen, imei))
+    assert application.status == "in_review"
+    assert "number_not_seen" in application.auto_check["findings"]
+    assert find_registration(db_session, imei[:14]) is None
+
+
+def test_automatic_appeals_count_toward_the_yearly_quota(
+    citizen: Citizen, db_session: Session, citizen_settings: Settings
+) -> None:
+    add_trip(db_session, citizen.iin, LEFT, CAME_BACK)
+    quota = citizen_settings.citizens.personal_imports_per_year
+    statuses = []
+    for i in range(quota + 1):
+        imei = make_imei(TAC, 50 + i)
+        add_device_state(db_session, imei, "notified", first_noncompliant=CAME_BACK)
+        add_device_number(db_session, imei, citizen.msisdn)
+        statuses.append(_application(db_session, _appeal(citizen, imei)).status)
+    assert statuses == ["approved"] * quota + ["in_review"]
+    # ...and no personal import is left this year.
+    assert _register(citizen, make_imei(TAC, 70)).status_code == 422  # type: ignore[attr-defined]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ceir import identifiers
@@ -41,7 +41,13 @@ from ceir.eir.index import DeviceCode
 from ceir.errors import CeirError, NotFound
 from ceir.i18n import gettext
 from ceir.network import enforcement
-from ceir.network.models import BlockPause, DeviceState, DeviceStateName, StolenDevice
+from ceir.network.models import (
+    BlockPause,
+    DeviceNumber,
+    DeviceState,
+    DeviceStateName,
+    StolenDevice,
+)
 from ceir.registry.models import DeviceImei, Registration, RegistrationSource
 from ceir.registry.service import find_registration, register_device
 from ceir.review.reasons import reason_text as officers_reason_text
@@ -70,6 +76,12 @@ REASONS: dict[str, str] = {
     "no_exit_before_entry": N_("No exit from Kazakhstan is on record before that entry."),
     "seen_before_entry": N_("The device was used on a Kazakh network before that entry."),
     "tac_mismatch": N_("The IMEI belongs to another model than the one you named."),
+    "number_not_seen": N_(
+        "Your number was not seen with this device on a Kazakh network; an officer will check."
+    ),
+    "quota_used": N_(
+        "This year's allowance of automatic registrations is used up; an officer will check."
+    ),
     "unknown_tac": N_("The IMEI's model is not in the GSMA database."),
     "submitted": N_("Submitted; an officer will look at it."),
     "documents_confirm_trip": N_("Your documents confirm the trip."),
@@ -392,6 +404,34 @@ def _audit_filing(db: Session, application: Application) -> None:
     )
 
 
+def _quota_used(db: Session, iin: str, settings: Settings, now: dt.datetime) -> bool:
+    """Whether this year's personal imports are used up: every personal import not rejected, and
+    every device registered automatically whatever form it came through (appeals too)."""
+    year_start = dt.datetime(_local_date(now).year, 1, 1, tzinfo=ALMATY)
+    used = db.scalar(
+        select(func.count())
+        .select_from(Application)
+        .where(
+            Application.iin == iin,
+            Application.created_at >= year_start,
+            or_(
+                (Application.kind == ApplicationKind.PERSONAL_IMPORT)
+                & Application.status.in_([ApplicationStatus.APPROVED, ApplicationStatus.IN_REVIEW]),
+                (Application.status == ApplicationStatus.APPROVED)
+                & (Application.decided_by == AUTO_ACTOR),
+            ),
+        )
+    )
+    return (used or 0) >= settings.citizens.personal_imports_per_year
+
+
+def _number_seen(db: Session, key: str, msisdn: str) -> bool:
+    found = db.scalar(
+        select(DeviceNumber.imei).where(DeviceNumber.imei == key, DeviceNumber.msisdn == msisdn)
+    )
+    return found is not None
+
+
 def file_registration(
     db: Session,
     applicant: Applicant,
@@ -422,18 +462,7 @@ def file_registration(
             raise ApplicationRefused("same_imei", field="imei2")
     _check_dates(entered_on, travel_from, now)
     _check_device_free(db, keys)
-    year_start = dt.datetime(_local_date(now).year, 1, 1, tzinfo=ALMATY)
-    used = db.scalar(
-        select(func.count())
-        .select_from(Application)
-        .where(
-            Application.iin == applicant.iin,
-            Application.kind == ApplicationKind.PERSONAL_IMPORT,
-            Application.status.in_([ApplicationStatus.APPROVED, ApplicationStatus.IN_REVIEW]),
-            Application.created_at >= year_start,
-        )
-    )
-    if (used or 0) >= settings.citizens.personal_imports_per_year:
+    if _quota_used(db, applicant.iin, settings, now):
         raise ApplicationRefused("quota")
     check = _auto_check(db, applicant, keys, entered_on, travel_from, brand, model, settings)
     application = _new_application(
@@ -494,6 +523,12 @@ def file_appeal(
     if state is None or state.state not in (DeviceStateName.NOTIFIED, DeviceStateName.BLOCKED):
         raise ApplicationRefused("not_blocked", field="imei")
     check = _auto_check(db, applicant, [key], entered_on, travel_from, None, None, settings)
+    # A trip of one's own does not make another subscriber's notified phone one's own.
+    if not _number_seen(db, key, applicant.msisdn):
+        check["findings"].append("number_not_seen")
+    if _quota_used(db, applicant.iin, settings, now):
+        check["findings"].append("quota_used")
+    check["confirmed"] = not check["findings"]
     application = _new_application(
         applicant,
         ApplicationKind.APPEAL,
