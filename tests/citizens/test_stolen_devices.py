@@ -179,7 +179,7 @@ def test_reporting_needs_the_sessions_csrf_token_and_a_session(
         f"/citizen/devices/{phone.id}/report", {"kind": "lost", "confirmed": "yes"}
     )
     assert signed_out.status_code == 303  # type: ignore[attr-defined]
-    assert signed_out.headers["location"] == "/citizen/sign-in"  # type: ignore[attr-defined]
+    assert signed_out.headers["location"] == "/citizen/sign-in?ended=1"  # type: ignore[attr-defined]
     assert db_session.scalars(select(DeviceReport)).first() is None
 
 

@@ -166,6 +166,32 @@ def _parse_key(text: str, field: str) -> str:
     return imei.key
 
 
+def form_problems(
+    imeis: dict[str, str],
+    entered_on: dt.date | None,
+    travel_from: dt.date | None,
+    now: dt.datetime,
+    texts: dict[str, str] | None = None,
+) -> list[ApplicationRefused]:
+    """Every mistake of a form at once, each checked on its own, so that the person fixes them
+    all in one go rather than meeting them one by one. Empty: the form may be filed."""
+    problems: list[ApplicationRefused] = []
+    for field, value in imeis.items():
+        try:
+            _parse_key(value, field)
+        except ApplicationRefused as exc:
+            problems.append(exc)
+    for field, value in (texts or {}).items():
+        if not value.strip():
+            problems.append(ApplicationRefused("brand_required", field=field))
+    if entered_on is not None:
+        try:
+            _check_dates(entered_on, travel_from, now)
+        except ApplicationRefused as exc:
+            problems.append(exc)
+    return problems
+
+
 def _check_dates(entered_on: dt.date, travel_from: dt.date | None, now: dt.datetime) -> None:
     today = _local_date(now)
     if entered_on > today or (travel_from and travel_from > today):
