@@ -386,3 +386,15 @@ def test_a_form_sent_after_the_session_ended_says_so_and_comes_back_to_the_form(
         follow_redirects=False,
     )
     assert entered.headers["location"] == form  # back to the form
+
+
+def test_a_redmi_named_as_people_name_it_is_registered_at_once(
+    citizen: Citizen, db_session: Session
+) -> None:
+    add_tac(db_session, "86012345", "Xiaomi", "24115RA8EG", marketing_name="Redmi Note 14 Pro")
+    add_trip(db_session, citizen.iin, LEFT, CAME_BACK)
+    imei = make_imei("86012345", 1)
+    answer = _register(citizen, imei, brand="Redmi", model="Note 14 Pro")
+    application = _application(db_session, answer)
+    assert application.auto_check["findings"] == []
+    assert application.status == "approved"

@@ -14,7 +14,6 @@ classification run), so a web worker cannot read it while a run is going.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +51,7 @@ from ceir.registry.models import DeviceImei, Registration, RegistrationSource
 from ceir.registry.service import find_registration, register_device
 from ceir.review.reasons import reason_text as officers_reason_text
 from ceir.sms import service as sms
+from ceir.tac import names
 from ceir.tac.service import lookup as tac_lookup
 
 ALMATY = ZoneInfo("Asia/Almaty")
@@ -226,10 +226,6 @@ def _check_device_free(db: Session, keys: list[str]) -> None:
         raise ApplicationRefused("open_application")
 
 
-def _normal(text: str | None) -> str:
-    return re.sub(r"[^0-9a-zа-яёәғқңөұүһі]+", "", (text or "").casefold())
-
-
 def _tac_check(db: Session, key: str, brand: str | None, model: str | None) -> dict[str, Any]:
     """What GSMA says of the TAC, and whether the stated brand and model agree with it."""
     found = tac_lookup(db, key[:8])
@@ -244,13 +240,8 @@ def _tac_check(db: Session, key: str, brand: str | None, model: str | None) -> d
     }
     if brand is None and model is None:
         return result
-    stated_brand, known_brand = _normal(brand), _normal(found.brand)
-    brand_ok = bool(stated_brand) and (stated_brand in known_brand or known_brand in stated_brand)
-    stated_model = _normal(model)
-    names = [_normal(n) for n in (found.model, found.marketing_name) if _normal(n)]
-    model_ok = bool(stated_model) and any(
-        stated_model in name or name in stated_model for name in names
-    )
+    brand_ok = names.same_brand(brand, found.brand)
+    model_ok = names.same_model(model, [found.model, found.marketing_name], brand=brand)
     if not (brand_ok and model_ok):
         result["finding"] = "tac_mismatch"
     return result
