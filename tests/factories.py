@@ -210,6 +210,14 @@ def add_device_state(
     session.commit()
 
 
+def add_device_number(session: Session, imei: str, msisdn: str) -> None:
+    """A number a classification run saw the non-compliant device with (its notice went there)."""
+    from ceir.network.models import DeviceNumber
+
+    session.add(DeviceNumber(imei=identifiers.parse_imei(imei).key, msisdn=msisdn, run_id=1))
+    session.commit()
+
+
 TINY_PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
     b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"

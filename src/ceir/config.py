@@ -94,7 +94,8 @@ class CitizenSettings(BaseModel):
     secret_key: str = ""
     code_minutes: int = Field(default=5, ge=1)  # a sign-in code expires after this long
     code_attempts: int = Field(default=5, ge=1)  # wrong entries a code survives
-    # Codes that may be asked for in an hour, per IIN, per phone number and per client address.
+    # Codes that may be asked for in an hour, per IIN (with its own number only: a stranger's
+    # guesses must not lock the holder out), per phone number and per client address.
     codes_per_hour_per_iin: int = Field(default=5, ge=1)
     codes_per_hour_per_msisdn: int = Field(default=5, ge=1)
     codes_per_hour_per_client: int = Field(default=20, ge=1)

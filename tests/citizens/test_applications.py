@@ -22,6 +22,7 @@ from ceir.sms.models import SmsMessage
 from tests.citizens.conftest import Citizen
 from tests.factories import (
     TINY_PDF,
+    add_device_number,
     add_device_state,
     add_tac,
     add_trip,
@@ -161,6 +162,7 @@ def test_blocked_owner_with_matching_trip_is_unblocked(
     add_trip(db_session, citizen.iin, LEFT, CAME_BACK)
     imei = make_imei(TAC, 20)
     add_device_state(db_session, imei, "blocked", first_noncompliant=CAME_BACK)
+    add_device_number(db_session, imei, citizen.msisdn)
     answer = _appeal(citizen, imei)
     assert answer.status_code == 303, answer.text  # type: ignore[attr-defined]
     application = _application(db_session, answer)
@@ -295,3 +297,104 @@ def test_every_view_of_an_application_is_audited(citizen: Citizen, db_session: S
         select(AuditEvent).where(AuditEvent.action == "citizen.view_application")
     ).one()
     assert (viewed.actor, viewed.object_id) == (f"citizen:{citizen.iin}", application.public_id)
+
+
+def test_an_appeal_for_a_phone_never_seen_with_the_applicants_number_goes_to_an_officer(
+    citizen: Citizen, db_session: Session
+) -> None:
+    add_trip(db_session, citizen.iin, LEFT, CAME_BACK)
+    imei = make_imei(TAC, 40)  # someone else's notified phone, with a trip of one's own
+    add_device_state(db_session, imei, "notified", first_noncompliant=CAME_BACK)
+    add_device_number(db_session, imei, "77019990000")
+    application = _application(db_session, _appeal(citizen, imei))
+    assert application.status == "in_review"
+    assert "number_not_seen" in application.auto_check["findings"]
+    assert find_registration(db_session, imei[:14]) is None
+
+
+def test_automatic_appeals_count_toward_the_yearly_quota(
+    citizen: Citizen, db_session: Session, citizen_settings: Settings
+) -> None:
+    add_trip(db_session, citizen.iin, LEFT, CAME_BACK)
+    quota = citizen_settings.citizens.personal_imports_per_year
+    statuses = []
+    for i in range(quota + 1):
+        imei = make_imei(TAC, 50 + i)
+        add_device_state(db_session, imei, "notified", first_noncompliant=CAME_BACK)
+        add_device_number(db_session, imei, citizen.msisdn)
+        statuses.append(_application(db_session, _appeal(citizen, imei)).status)
+    assert statuses == ["approved"] * quota + ["in_review"]
+    # ...and no personal import is left this year.
+    assert _register(citizen, make_imei(TAC, 70)).status_code == 422  # type: ignore[attr-defined]
+
+
+def test_every_mistake_of_the_form_is_told_at_once_beside_its_field(citizen: Citizen) -> None:
+    good = make_imei(TAC, 82)
+    typo = good[:-1] + str((int(good[-1]) + 1) % 10)  # one mistyped digit
+    answer = citizen.post(
+        "/citizen/applications/new/registration?lang=en",
+        {"imei1": typo, "brand": "", "model": "Redmi Note 14", "entered_on": ""},
+    )
+    assert answer.status_code == 422  # type: ignore[attr-defined]
+    page = answer.text  # type: ignore[attr-defined]
+    for field in ("imei1", "brand", "entered_on"):
+        assert f'id="{field}-error"' in page, field
+        assert f'aria-describedby="{field}-error"' in page or f"{field}-hint {field}-error" in page
+    assert 'id="model-error"' not in page
+    assert 'value="Redmi Note 14"' in page and f'value="{typo}"' in page
+
+
+def test_an_appeal_with_a_mistake_says_the_documents_must_be_attached_again(
+    citizen: Citizen,
+) -> None:
+    answer = citizen.post(
+        "/citizen/applications/new/appeal?lang=en",
+        {"imei": make_imei(TAC, 80), "entered_on": ""},
+        files={"boarding_pass": ("boarding.pdf", TINY_PDF, "application/pdf")},
+    )
+    assert answer.status_code == 422  # type: ignore[attr-defined]
+    assert 'id="entered_on-error"' in answer.text  # type: ignore[attr-defined]
+    assert "attach them again" in answer.text  # type: ignore[attr-defined]
+
+
+def test_a_form_sent_after_the_session_ended_says_so_and_comes_back_to_the_form(
+    citizen: Citizen, db_session: Session
+) -> None:
+    from tests.citizens.conftest import csrf_of, last_code
+
+    form = "/citizen/applications/new/registration"
+    citizen.client.cookies.clear()  # the session cookie lasts as long as the session
+    answer = citizen.client.post(
+        form,
+        data={"csrf_token": citizen.csrf, "imei1": make_imei(TAC, 81)},
+        headers={"referer": f"http://testserver{form}"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    location = answer.headers["location"]
+    assert location.startswith("/citizen/sign-in?ended=1")
+    page = citizen.client.get(location + "&lang=en")
+    assert "Your session has ended" in page.text
+    citizen.client.post(
+        "/citizen/sign-in",
+        data={"csrf_token": csrf_of(page.text), "iin": citizen.iin, "phone": citizen.msisdn},
+    )
+    code_page = citizen.client.get("/citizen/code")
+    entered = citizen.client.post(
+        "/citizen/code",
+        data={"csrf_token": csrf_of(code_page.text), "code": last_code(db_session, citizen.msisdn)},
+        follow_redirects=False,
+    )
+    assert entered.headers["location"] == form  # back to the form
+
+
+def test_a_redmi_named_as_people_name_it_is_registered_at_once(
+    citizen: Citizen, db_session: Session
+) -> None:
+    add_tac(db_session, "86012345", "Xiaomi", "24115RA8EG", marketing_name="Redmi Note 14 Pro")
+    add_trip(db_session, citizen.iin, LEFT, CAME_BACK)
+    imei = make_imei("86012345", 1)
+    answer = _register(citizen, imei, brand="Redmi", model="Note 14 Pro")
+    application = _application(db_session, answer)
+    assert application.auto_check["findings"] == []
+    assert application.status == "approved"

@@ -20,6 +20,7 @@ from tests.browser import PHONE, chromium, serve, small_tap_targets
 from tests.factories import (
     TINY_PDF,
     add_device_state,
+    add_owned_device,
     add_subscriber,
     add_tac,
     add_trip,
@@ -34,6 +35,8 @@ TODAY = dt.date.today()
 LEFT, CAME_BACK = TODAY - dt.timedelta(days=30), TODAY - dt.timedelta(days=10)
 TRAVELLER = (make_iin(serial=500), "77015550001")
 BLOCKED_OWNER = (make_iin(serial=600), "77015550002")
+OWNER = (make_iin(serial=700), "77015550003")
+OWNED_PHONE = make_imei(TAC, 9)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +47,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Engi
     engine = db.get_engine(url)
     with db.session_factory(engine)() as session:
         add_tac(session, TAC, "Apple", "A3101", marketing_name="iPhone 17")
-        for iin, msisdn in (TRAVELLER, BLOCKED_OWNER):
+        add_owned_device(session, OWNER[0], [OWNED_PHONE])
+        for iin, msisdn in (TRAVELLER, BLOCKED_OWNER, OWNER):
             add_subscriber(session, msisdn, iin)
         add_trip(session, TRAVELLER[0], LEFT, CAME_BACK)
         for serial in (2, 3):
@@ -179,5 +183,43 @@ def test_blocked_owner_appeals_and_hears_of_each_decision(
         assert public_ids[1] in _outbox(engine, BLOCKED_OWNER[1])
         page.goto(f"{base}/citizen/applications")
         expect(page.locator(".application-list li")).to_have_count(2)
+    finally:
+        context.close()
+
+
+def test_reporting_ones_own_phone_lost_asks_first_and_names_the_consequence(
+    browser: object, server: tuple[str, Engine]
+) -> None:
+    from playwright.sync_api import Browser, expect
+
+    base, engine = server
+    assert isinstance(browser, Browser)
+    context = browser.new_context(viewport=PHONE, locale="ru")
+    page = context.new_page()
+    try:
+        _sign_in(page, base, engine, *OWNER)
+        page.goto(f"{base}/citizen/devices?lang=ru")
+        radios = page.locator("input[name=kind]")
+        assert radios.count() == 2
+        assert not radios.nth(0).is_checked() and not radios.nth(1).is_checked()
+        # Stolen without the police report number: refused, and what was chosen stays.
+        page.get_by_label("Украден").check()
+        page.get_by_role("button", name="Сообщить о потере или краже").click()
+        expect(page.locator("#form-error")).to_contain_text("номер")
+        assert page.get_by_label("Украден").is_checked()
+        # Lost: one tap asks first, naming what will happen, and blocks nothing yet.
+        page.get_by_label("Утерян").check()
+        page.get_by_role("button", name="Сообщить о потере или краже").click()
+        confirm = page.locator("form.confirm")
+        expect(confirm).to_contain_text("заблокирован")
+        expect(confirm).to_contain_text(OWNED_PHONE)
+        assert confirm.locator("h3").evaluate("e => e === document.activeElement")
+        box = confirm.bounding_box()
+        assert box is not None and box["y"] < PHONE["height"]  # in view on the phone
+        assert "Заявлено утерянным" not in page.content()
+        _fits(page)
+        assert small_tap_targets(page) == []
+        page.get_by_role("button", name="Да, заблокировать телефон").click()
+        expect(page.locator(".status--rejected")).to_contain_text("Заявлено утерянным")
     finally:
         context.close()

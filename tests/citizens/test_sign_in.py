@@ -267,3 +267,28 @@ def test_parallel_guesses_of_one_code_are_judged_at_most_five_times(
     assert left == [1, 2, 3, 4]
     db_session.expire_all()
     assert db_session.scalar(select(SignInCode.attempts)) == 5
+
+
+def test_requests_with_made_up_numbers_cannot_lock_the_owner_out(
+    web_app: object, new_client: Callable[[], TestClient], db_session: Session
+) -> None:
+    add_subscriber(db_session, MSISDN, IIN)
+    # The attacker knows the victim's IIN only, and asks from ever new addresses.
+    for i in range(12):
+        attacker = TestClient(web_app, client=(f"203.0.113.{i + 1}", 40000))  # type: ignore[arg-type]
+        with attacker:
+            assert _ask(attacker, IIN, f"7705{i:07d}").status_code == 303  # type: ignore[attr-defined]
+    owner = _ask(new_client(), IIN, MSISDN)
+    assert owner.status_code == 303  # type: ignore[attr-defined]
+    assert _sms_count(db_session) == 1  # the owner got their code
+
+
+def test_made_up_numbers_are_limited_per_number_and_per_client(
+    new_client: Callable[[], TestClient], citizen_settings: Settings
+) -> None:
+    per_number = citizen_settings.citizens.codes_per_hour_per_msisdn
+    answers = [
+        _ask(new_client(), make_iin(serial=3000 + i), "77059999999").status_code  # type: ignore[attr-defined]
+        for i in range(per_number + 1)
+    ]
+    assert answers == [303] * per_number + [429]

@@ -75,7 +75,7 @@ def test_a_stolen_report_blocks_everywhere_at_once_and_cancelling_unblocks(
     assert "police report" in refused.text  # type: ignore[attr-defined]
     reported = owner.post(
         f"/citizen/devices/{phone.id}/report",
-        {"kind": "stolen", "police_reference": "КУИ-2026/1234"},
+        {"kind": "stolen", "police_reference": "КУИ-2026/1234", "confirmed": "yes"},
     )
     assert reported.status_code == 303, reported.text  # type: ignore[attr-defined]
 
@@ -127,9 +127,13 @@ def test_a_lost_phone_needs_no_police_number_and_can_be_reported_again_once_foun
     owner: Citizen, phone: Device, db_session: Session
 ) -> None:
     for _ in range(2):
-        lost = owner.post(f"/citizen/devices/{phone.id}/report", {"kind": "lost"})
+        lost = owner.post(
+            f"/citizen/devices/{phone.id}/report", {"kind": "lost", "confirmed": "yes"}
+        )
         assert lost.status_code == 303, lost.text  # type: ignore[attr-defined]
-        again = owner.post(f"/citizen/devices/{phone.id}/report", {"kind": "lost"})
+        again = owner.post(
+            f"/citizen/devices/{phone.id}/report", {"kind": "lost", "confirmed": "yes"}
+        )
         assert again.status_code == 422  # type: ignore[attr-defined]
         owner.post(f"/citizen/devices/{phone.id}/report/cancel", {})
     db_session.expire_all()
@@ -154,7 +158,7 @@ def test_another_citizen_cannot_see_report_or_cancel_someone_elses_device(
     assert stranger.get(f"/citizen/devices/{phone.id}/transfer").status_code == 404  # type: ignore[attr-defined]
     assert stranger.get("/citizen/devices/999999/transfer").status_code == 404  # type: ignore[attr-defined]
 
-    owner.post(f"/citizen/devices/{phone.id}/report", {"kind": "lost"})
+    owner.post(f"/citizen/devices/{phone.id}/report", {"kind": "lost", "confirmed": "yes"})
     cancel = stranger.post(f"/citizen/devices/{phone.id}/report/cancel", {})
     assert cancel.status_code == 404  # type: ignore[attr-defined]
     db_session.expire_all()
@@ -171,9 +175,11 @@ def test_reporting_needs_the_sessions_csrf_token_and_a_session(
     )
     assert forged.status_code == 403
     owner.client.cookies.clear()
-    signed_out = owner.post(f"/citizen/devices/{phone.id}/report", {"kind": "lost"})
+    signed_out = owner.post(
+        f"/citizen/devices/{phone.id}/report", {"kind": "lost", "confirmed": "yes"}
+    )
     assert signed_out.status_code == 303  # type: ignore[attr-defined]
-    assert signed_out.headers["location"] == "/citizen/sign-in"  # type: ignore[attr-defined]
+    assert signed_out.headers["location"] == "/citizen/sign-in?ended=1"  # type: ignore[attr-defined]
     assert db_session.scalars(select(DeviceReport)).first() is None
 
 
@@ -227,3 +233,19 @@ def test_my_devices_speaks_the_citizens_language(
     page = owner.get(f"/citizen/devices?lang={lang}")
     assert page.status_code == 200  # type: ignore[attr-defined]
     assert title in page.text  # type: ignore[attr-defined]
+
+
+def test_one_post_without_confirmation_blocks_nothing_and_says_what_would_happen(
+    owner: Citizen, phone: Device, db_session: Session
+) -> None:
+    asked = owner.post(f"/citizen/devices/{phone.id}/report?lang=en", {"kind": "lost"})
+    assert asked.status_code == 200  # type: ignore[attr-defined]
+    assert "will be blocked on every Kazakh network at once" in asked.text  # type: ignore[attr-defined]
+    assert 'name="confirmed" value="yes"' in asked.text  # type: ignore[attr-defined]
+    no_kind = owner.post(f"/citizen/devices/{phone.id}/report?lang=en", {"confirmed": "yes"})
+    assert no_kind.status_code == 422  # type: ignore[attr-defined]
+    assert "lost or stolen" in no_kind.text  # type: ignore[attr-defined]
+    db_session.expire_all()
+    assert db_session.scalars(select(StolenDevice)).all() == []
+    page = owner.get("/citizen/devices?lang=en")
+    assert "checked" not in page.text  # type: ignore[attr-defined]

@@ -92,8 +92,18 @@ def test_a_handover_needs_the_buyers_code_and_then_the_device_is_the_buyers(
     assert PHONE[0] in buyer.get("/citizen/devices").text  # type: ignore[attr-defined]
     assert PHONE[0] not in seller.get("/citizen/devices").text  # type: ignore[attr-defined]
     # Now only the buyer may report it.
-    assert seller.post(f"/citizen/devices/{phone.id}/report", {"kind": "lost"}).status_code == 404  # type: ignore[attr-defined]
-    assert buyer.post(f"/citizen/devices/{phone.id}/report", {"kind": "lost"}).status_code == 303  # type: ignore[attr-defined]
+    assert (
+        seller.post(
+            f"/citizen/devices/{phone.id}/report", {"kind": "lost", "confirmed": "yes"}
+        ).status_code
+        == 404
+    )  # type: ignore[attr-defined]
+    assert (
+        buyer.post(
+            f"/citizen/devices/{phone.id}/report", {"kind": "lost", "confirmed": "yes"}
+        ).status_code
+        == 303
+    )  # type: ignore[attr-defined]
     # History is kept; both parties are told; both steps are audited.
     row = _transfer(db_session)
     assert row.confirmed_at is not None and row.code_attempts == 2
@@ -145,7 +155,7 @@ def test_a_handover_is_refused_to_oneself_to_a_bad_iin_and_for_a_reported_device
     for iin in (seller.iin, "123", "900101300000"):
         answer = seller.post(f"/citizen/devices/{phone.id}/transfer", {"buyer_iin": iin})
         assert answer.status_code == 422, iin  # type: ignore[attr-defined]
-    seller.post(f"/citizen/devices/{phone.id}/report", {"kind": "lost"})
+    seller.post(f"/citizen/devices/{phone.id}/report", {"kind": "lost", "confirmed": "yes"})
     reported = seller.post(f"/citizen/devices/{phone.id}/transfer", {"buyer_iin": buyer.iin})
     assert reported.status_code == 422  # type: ignore[attr-defined]
     assert _transfer(db_session) is None
@@ -164,7 +174,7 @@ def test_reporting_a_device_ends_its_waiting_handover_and_the_owner_may_cancel_o
     seller.post(f"/citizen/devices/{phone.id}/transfer", {"buyer_iin": make_iin(serial=77)})
     second = _transfer(db_session)
     assert second.id != first.id and second.cancelled_at is None
-    seller.post(f"/citizen/devices/{phone.id}/report", {"kind": "lost"})
+    seller.post(f"/citizen/devices/{phone.id}/report", {"kind": "lost", "confirmed": "yes"})
     assert _transfer(db_session).cancelled_at is not None
 
 

@@ -431,3 +431,25 @@ def test_a_dump_that_is_not_csv_is_refused_with_its_reason_not_a_crash(
     assert mixed.name in reason and str(tmp_path) not in reason  # names the file, not a path
     db_session.rollback()
     assert db_session.scalars(select(OperatorImport.status)).all() == ["refused"]
+
+
+def test_a_run_records_the_numbers_a_newly_notified_device_was_seen_with(
+    db_session: Session, settings: Settings, tmp_path: Path, registered: list
+) -> None:
+    from ceir.network.models import DeviceNumber
+
+    run_day(db_session, settings, tmp_path, DAY1, {"kcell": day_rows(registered)})
+    pairs = {(n.imei, n.msisdn) for n in db_session.scalars(select(DeviceNumber))}
+    assert pairs == {
+        (UNREGISTERED[:14], "77010009001"),
+        (UNREGISTERED[:14], "79161234567"),
+        (SECOND_UNREGISTERED[:14], "77010009002"),
+    }
+    # Registered and dropped out: its numbers go with its state.
+    register_device(db_session, [SECOND_UNREGISTERED])
+    run_day(
+        db_session, settings, tmp_path, DAY1 + dt.timedelta(days=1), {"kcell": day_rows(registered)}
+    )
+    db_session.expire_all()
+    imeis = {n.imei for n in db_session.scalars(select(DeviceNumber))}
+    assert imeis == {UNREGISTERED[:14]}

@@ -188,3 +188,67 @@ def test_document_ids_that_ceir_never_makes_are_not_found(
     desk: Callable[..., Desk], document_id: str
 ) -> None:
     assert desk("aliya").get(f"/officers/documents/{document_id}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("lang", "sentence", "condition"),
+    [
+        ("ru", "Указанная марка или модель не совпадает с записью GSMA", "не зарегистрирован"),
+        ("kk", "Көрсетілген бренд немесе модель GSMA жазбасымен сәйкес емес", "тіркелмеген"),
+    ],
+)
+def test_the_automatic_check_reads_as_sentences_with_their_evidence(
+    desk: Callable[..., Desk], db_session: Session, lang: str, sentence: str, condition: str
+) -> None:
+    imei = make_imei("35467819", 78)
+    add_device_state(db_session, imei, "blocked")
+    application = add_application_in_review(db_session, public_id="CASE0002", imei=imei)
+    application.auto_check = {
+        "confirmed": False,
+        "findings": ["tac_mismatch"],
+        "crossings": [],
+        "entered_at": "2026-10-14T20:30:00+00:00",
+        "first_seen": None,
+        "first_seen_source": "device_states.first_noncompliant",
+        "tac": {"tac": "35467819", "brand": "Apple", "model": "A3523", "finding": "tac_mismatch"},
+    }
+    db_session.commit()
+    text = desk("aliya").get(f"/officers/cases/CASE0002?lang={lang}").text
+    check = text[text.find('class="findings"') : text.find("h-network")]
+    assert sentence in check
+    assert "Apple A3523" in check and "Apple iPhone 17" in check  # the evidence beside it
+    for internal in ("tac_mismatch", "first_seen_source", "confirmed", "{"):
+        assert internal not in check, internal
+    network = text[text.find("h-network") : text.find("h-crossings")]
+    assert condition in network and "not_registered" not in network
+
+
+def test_queue_cards_say_why_each_case_waits(
+    desk: Callable[..., Desk], db_session: Session
+) -> None:
+    add_application_in_review(db_session, public_id="CASE0003")  # no entry on record
+    text = desk("aliya").get("/officers/queue?lang=ru").text
+    card = text[text.find("CASE0003") :]
+    assert "Почему ждёт" in card
+    assert "Въезда в Казахстан около указанного дня в записях нет." in card
+
+
+def test_the_case_history_names_decision_reasons_in_the_officers_language(
+    desk: Callable[..., Desk], db_session: Session
+) -> None:
+    from ceir.citizens.service import decide_application
+
+    add_application_in_review(db_session, public_id="CASE0004")
+    decide_application(
+        db_session,
+        "CASE0004",
+        approve=True,
+        reason="purchase_abroad_confirmed",
+        note=None,
+        actor="officer:aliya",
+    )
+    db_session.commit()
+    aliya = desk("aliya")
+    for lang, words in (("ru", "Покупка устройства за рубежом"), ("kk", "шетелде сатып алынғаны")):
+        text = aliya.get(f"/officers/cases/CASE0004?lang={lang}").text
+        assert words in text and "purchase_abroad_confirmed" not in text, lang

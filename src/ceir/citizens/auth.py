@@ -85,11 +85,11 @@ def unsign(settings: Settings, signed: str | None) -> str | None:
 
 
 def _window_count(
-    db: Session, column: InstrumentedAttribute[str], value: str, since: dt.datetime
+    db: Session, since: dt.datetime, *conditions: ColumnElement[bool]
 ) -> tuple[int, dt.datetime | None]:
     row = db.execute(
         select(func.count(), func.min(SignInCode.created_at)).where(
-            column == value, SignInCode.created_at > since
+            SignInCode.created_at > since, *conditions
         )
     ).one()
     return int(row[0]), row[1]
@@ -109,7 +109,9 @@ def request_code(
 
     Returns the id of the code row, made in either case, so the caller answers the same way
     whether or not the pair exists; a pair that does not exist gets a code no one can enter.
-    The hourly limits per IIN, number and client count every request, existing pair or not.
+    Every request counts per number and per client. The IIN's own allowance counts only the
+    requests with the number the operators tie to it: strangers who know an IIN but not its
+    number must not be able to lock its holder out of sign-in.
     """
     try:
         iin = identifiers.parse_iin(iin_text).value
@@ -122,19 +124,23 @@ def request_code(
     c = settings.citizens
     hour_ago = now - dt.timedelta(hours=1)
     client = client[:64]
-    for column, value, limit in (
-        (SignInCode.iin, iin, c.codes_per_hour_per_iin),
-        (SignInCode.msisdn, msisdn, c.codes_per_hour_per_msisdn),
-        (SignInCode.client, client, c.codes_per_hour_per_client),
-    ):
-        count, oldest = _window_count(db, column, value, hour_ago)
+    holder = find_iin_of(db, msisdn)
+    matched = holder is not None and hmac.compare_digest(holder, iin)
+    limits: list[tuple[tuple[ColumnElement[bool], ...], int]] = [
+        ((SignInCode.msisdn == msisdn,), c.codes_per_hour_per_msisdn),
+        ((SignInCode.client == client,), c.codes_per_hour_per_client),
+    ]
+    if matched:
+        # Only someone who already knows the pair can spend this allowance.
+        pair = (SignInCode.iin == iin, SignInCode.msisdn == msisdn)
+        limits.insert(0, (pair, c.codes_per_hour_per_iin))
+    for conditions, limit in limits:
+        count, oldest = _window_count(db, hour_ago, *conditions)
         if count >= limit:
             wait = (oldest + dt.timedelta(hours=1) - now).total_seconds() if oldest else 3600
             raise RateLimited(max(1, math.ceil(wait)))
     secret = server_secret(settings)
-    holder = find_iin_of(db, msisdn)
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
-    matched = holder is not None and hmac.compare_digest(holder, iin)
     # The unmatched pair gets the hash of a value no six digits can equal.
     stored = _code_hash(secret, iin, msisdn, code if matched else secrets.token_hex(16))
     row = SignInCode(

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hmac
 import secrets
 from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit
 
-from fastapi import Depends, Form, Request
+from fastapi import Depends, Form, HTTPException, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -24,7 +25,7 @@ from ceir.i18n import LANGUAGES, gettext
 from ceir.ratelimit import RateLimiter
 from ceir.web.deps import Db as Db  # re-exported for the pages
 from ceir.web.limits import app_limiter, client_address
-from ceir.web.pages import settings_of, to_sign_in
+from ceir.web.pages import safe_next, settings_of, to_sign_in
 from ceir.web.templating import remember_language, select_language, templates
 
 AREA = "/citizen/"
@@ -46,6 +47,11 @@ MESSAGES = {
     "rate_limited": N_("Too many attempts. Try again in %(minutes)s min."),
     "wrong_code": N_("Wrong code. Attempts left: %(left)s."),
     "expired": N_("This code has expired or is used up. Ask for a new one."),
+    "attach_again": N_("The files were not kept: attach them again before you send the form."),
+    "session_ended": N_(
+        "Your session has ended, so what you sent was not saved. Sign in again: you will come "
+        "back to the page you were on."
+    ),
 }
 
 
@@ -57,8 +63,23 @@ def current_citizen(request: Request, db: Db) -> CitizenSession:
     """The citizen's live session; without one, 303 to the sign-in page (GETs come back after)."""
     session = session_of(request, db)
     if session is None:
+        # Forms are shown only to signed-in citizens: one sent without a session outlived it
+        # (the cookie lasts as long as the session, so it is usually gone by then).
+        if request.method != "GET":
+            raise _session_ended(request)
         raise to_sign_in(request, SIGN_IN)
     return session
+
+
+def _session_ended(request: Request) -> HTTPException:
+    """A form sent after the session ran out: say so, and come back to the page it was on."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    same_site = not referer.netloc or referer.netloc == request.url.netloc
+    back = safe_next(referer.path, AREA) if same_site else None
+    query = {"ended": "1", **({"next": back} if back else {})}
+    return HTTPException(
+        303, "Sign in again.", headers={"Location": f"{SIGN_IN}?{urlencode(query)}"}
+    )
 
 
 CurrentCitizen = Annotated[CitizenSession, Depends(current_citizen)]

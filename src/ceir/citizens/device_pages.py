@@ -6,7 +6,7 @@ rules. Another citizen's device or hand-over answers 404, exactly like one that 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -23,7 +23,6 @@ from ceir.citizens.deps import (
     message,
     render,
 )
-from ceir.citizens.device_models import ReportKind
 from ceir.citizens.models import CitizenSession
 from ceir.citizens.service import Applicant
 from ceir.db import utcnow
@@ -69,22 +68,37 @@ def report_device(
     db: Db,
     device_id: RowId,
     session: CurrentCitizen,
-    kind: Annotated[Literal["lost", "stolen"], Form()] = "stolen",
+    kind: Annotated[str, Form(max_length=16)] = "",
     police_reference: Annotated[str, Form(max_length=128)] = "",
+    confirmed: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
+    """Two steps: the report as entered is checked and shown back with what it will do; only
+    the second post (confirmed) blocks the phone, so one stray tap never cuts off its owner."""
     try:
+        report_kind, reference = stolen.check_own_report(kind or None, police_reference)
+        ownership.owned_device_id(db, session.iin, device_id)
+        if confirmed != "yes":
+            confirm = {"device": device_id, "kind": report_kind.value, "reference": reference}
+            return _devices_page(request, db, session, confirm=confirm)
         stolen.report_own_device(
             db,
             session.iin,
             device_id,
-            kind=ReportKind(kind),
-            police_reference=police_reference,
+            kind=report_kind,
+            police_reference=reference,
             now=utcnow(),
         )
     except stolen.ReportRefused as exc:
         error = _message(request, stolen.REFUSALS, exc.reason)
         return _devices_page(
-            request, db, session, 422, error=error, error_device=device_id, form_kind=kind
+            request,
+            db,
+            session,
+            422,
+            error=error,
+            error_device=device_id,
+            form_kind=kind,
+            form_reference=police_reference,
         )
     return redirect("/citizen/devices")
 

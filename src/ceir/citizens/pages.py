@@ -68,11 +68,13 @@ def sign_in_page(
     request: Request,
     db: Db,
     next_path: Annotated[str | None, Query(alias="next", max_length=512)] = None,
+    ended: Annotated[str, Query(max_length=1)] = "",
 ) -> Response:
     target = safe_next(next_path, AREA)
     if session_of(request, db):
         return redirect(target or HOME)
-    response = render(request, "citizen/sign_in.html", None, iin="", phone="")
+    notice = message(request, "session_ended") if ended else None
+    response = render(request, "citizen/sign_in.html", None, iin="", phone="", error=notice)
     if target:
         response.set_cookie(
             NEXT_COOKIE,
@@ -223,20 +225,28 @@ def decide_second_imei(
     return redirect("/citizen/applications")
 
 
-def _date(value: str, required: bool) -> dt.date | None:
+def _date(value: str, field: str, problems: list[citizens.ApplicationRefused]) -> dt.date | None:
+    """The date entered, or None (a problem noted when it cannot be read or, for the day of
+    entry, is missing)."""
     value = value.strip()
     if not value:
-        if required:
-            raise citizens.ApplicationRefused("invalid_date", field="entered_on")
+        if field == "entered_on":
+            problems.append(citizens.ApplicationRefused("invalid_date", field=field))
         return None
     try:
         return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise citizens.ApplicationRefused("invalid_date", field="entered_on") from exc
+    except ValueError:
+        problems.append(citizens.ApplicationRefused("invalid_date", field=field))
+        return None
 
 
-def _refusal(request: Request, exc: citizens.ApplicationRefused) -> str:
-    return citizens.reason_text(exc.reason, select_language(request))
+def _errors(request: Request, problems: list[citizens.ApplicationRefused]) -> dict[str, str]:
+    """Field -> what is wrong with it, in the page's language (the first problem of each field)."""
+    lang = select_language(request)
+    errors: dict[str, str] = {}
+    for exc in problems:
+        errors.setdefault(exc.field or "form", citizens.reason_text(exc.reason, lang))
+    return errors
 
 
 @router.get("/applications/new/registration", response_class=HTMLResponse)
@@ -266,7 +276,16 @@ def file_registration(
         "entered_on": entered_on,
         "travel_from": travel_from,
     }
+    problems: list[citizens.ApplicationRefused] = []
+    entered = _date(entered_on, "entered_on", problems)
+    left = _date(travel_from, "travel_from", problems)
+    imeis = {"imei1": imei1, **({"imei2": imei2} if imei2.strip() else {})}
+    problems += citizens.form_problems(
+        imeis, entered, left, utcnow(), texts={"brand": brand, "model": model}
+    )
     try:
+        if problems or entered is None:
+            raise problems[0]
         application = citizens.file_registration(
             db,
             citizens.Applicant(session.iin, session.msisdn),
@@ -274,8 +293,8 @@ def file_registration(
             imei2=imei2 or None,
             brand=brand,
             model=model,
-            entered_on=_date(entered_on, True) or dt.date.min,
-            travel_from=_date(travel_from, False),
+            entered_on=entered,
+            travel_from=left,
             language=select_language(request),
             settings=settings_of(request),
         )
@@ -285,8 +304,7 @@ def file_registration(
             "citizen/new_registration.html",
             session,
             422,
-            error=_refusal(request, exc),
-            error_field=exc.field,
+            errors=_errors(request, problems or [exc]),
             form=form,
         )
     return redirect(f"/citizen/applications/{application.public_id}")
@@ -323,27 +341,31 @@ def file_appeal(
         for u in (_read(boarding_pass, "boarding_pass", limit), _read(receipt, "receipt", limit))
         if u is not None
     ]
+    problems: list[citizens.ApplicationRefused] = []
+    entered = _date(entered_on, "entered_on", problems)
+    left = _date(travel_from, "travel_from", problems)
+    problems += citizens.form_problems({"imei": imei}, entered, left, utcnow())
+    if not uploads:
+        problems.append(citizens.ApplicationRefused("document_required", field="documents"))
     try:
+        if problems or entered is None:
+            raise problems[0]
         application = citizens.file_appeal(
             db,
             citizens.Applicant(session.iin, session.msisdn),
             imei=imei,
-            entered_on=_date(entered_on, True) or dt.date.min,
-            travel_from=_date(travel_from, False),
+            entered_on=entered,
+            travel_from=left,
             uploads=uploads,
             language=select_language(request),
             settings=settings,
         )
     except citizens.ApplicationRefused as exc:
-        return render(
-            request,
-            "citizen/new_appeal.html",
-            session,
-            422,
-            error=_refusal(request, exc),
-            error_field=exc.field,
-            form=form,
-        )
+        errors = _errors(request, problems or [exc])
+        if uploads and "documents" not in errors:
+            # A browser never fills a file field for the person: say so rather than drop them.
+            errors["documents"] = message(request, "attach_again")
+        return render(request, "citizen/new_appeal.html", session, 422, errors=errors, form=form)
     return redirect(f"/citizen/applications/{application.public_id}")
 
 

@@ -14,13 +14,12 @@ classification run), so a web worker cannot read it while a run is going.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ceir import identifiers
@@ -42,11 +41,18 @@ from ceir.eir.index import DeviceCode
 from ceir.errors import CeirError, NotFound
 from ceir.i18n import gettext
 from ceir.network import enforcement
-from ceir.network.models import BlockPause, DeviceState, DeviceStateName, StolenDevice
+from ceir.network.models import (
+    BlockPause,
+    DeviceNumber,
+    DeviceState,
+    DeviceStateName,
+    StolenDevice,
+)
 from ceir.registry.models import DeviceImei, Registration, RegistrationSource
 from ceir.registry.service import find_registration, register_device
 from ceir.review.reasons import reason_text as officers_reason_text
 from ceir.sms import service as sms
+from ceir.tac import names
 from ceir.tac.service import lookup as tac_lookup
 
 ALMATY = ZoneInfo("Asia/Almaty")
@@ -71,6 +77,12 @@ REASONS: dict[str, str] = {
     "no_exit_before_entry": N_("No exit from Kazakhstan is on record before that entry."),
     "seen_before_entry": N_("The device was used on a Kazakh network before that entry."),
     "tac_mismatch": N_("The IMEI belongs to another model than the one you named."),
+    "number_not_seen": N_(
+        "Your number was not seen with this device on a Kazakh network; an officer will check."
+    ),
+    "quota_used": N_(
+        "This year's allowance of automatic registrations is used up; an officer will check."
+    ),
     "unknown_tac": N_("The IMEI's model is not in the GSMA database."),
     "submitted": N_("Submitted; an officer will look at it."),
     "documents_confirm_trip": N_("Your documents confirm the trip."),
@@ -155,6 +167,32 @@ def _parse_key(text: str, field: str) -> str:
     return imei.key
 
 
+def form_problems(
+    imeis: dict[str, str],
+    entered_on: dt.date | None,
+    travel_from: dt.date | None,
+    now: dt.datetime,
+    texts: dict[str, str] | None = None,
+) -> list[ApplicationRefused]:
+    """Every mistake of a form at once, each checked on its own, so that the person fixes them
+    all in one go rather than meeting them one by one. Empty: the form may be filed."""
+    problems: list[ApplicationRefused] = []
+    for field, value in imeis.items():
+        try:
+            _parse_key(value, field)
+        except ApplicationRefused as exc:
+            problems.append(exc)
+    for field, value in (texts or {}).items():
+        if not value.strip():
+            problems.append(ApplicationRefused("brand_required", field=field))
+    if entered_on is not None:
+        try:
+            _check_dates(entered_on, travel_from, now)
+        except ApplicationRefused as exc:
+            problems.append(exc)
+    return problems
+
+
 def _check_dates(entered_on: dt.date, travel_from: dt.date | None, now: dt.datetime) -> None:
     today = _local_date(now)
     if entered_on > today or (travel_from and travel_from > today):
@@ -189,10 +227,6 @@ def _check_device_free(db: Session, keys: list[str]) -> None:
         raise ApplicationRefused("open_application")
 
 
-def _normal(text: str | None) -> str:
-    return re.sub(r"[^0-9a-zа-яёәғқңөұүһі]+", "", (text or "").casefold())
-
-
 def _tac_check(db: Session, key: str, brand: str | None, model: str | None) -> dict[str, Any]:
     """What GSMA says of the TAC, and whether the stated brand and model agree with it."""
     found = tac_lookup(db, key[:8])
@@ -207,13 +241,8 @@ def _tac_check(db: Session, key: str, brand: str | None, model: str | None) -> d
     }
     if brand is None and model is None:
         return result
-    stated_brand, known_brand = _normal(brand), _normal(found.brand)
-    brand_ok = bool(stated_brand) and (stated_brand in known_brand or known_brand in stated_brand)
-    stated_model = _normal(model)
-    names = [_normal(n) for n in (found.model, found.marketing_name) if _normal(n)]
-    model_ok = bool(stated_model) and any(
-        stated_model in name or name in stated_model for name in names
-    )
+    brand_ok = names.same_brand(brand, found.brand)
+    model_ok = names.same_model(model, [found.model, found.marketing_name], brand=brand)
     if not (brand_ok and model_ok):
         result["finding"] = "tac_mismatch"
     return result
@@ -399,6 +428,34 @@ def _audit_filing(db: Session, application: Application) -> None:
     )
 
 
+def _quota_used(db: Session, iin: str, settings: Settings, now: dt.datetime) -> bool:
+    """Whether this year's personal imports are used up: every personal import not rejected, and
+    every device registered automatically whatever form it came through (appeals too)."""
+    year_start = dt.datetime(_local_date(now).year, 1, 1, tzinfo=ALMATY)
+    used = db.scalar(
+        select(func.count())
+        .select_from(Application)
+        .where(
+            Application.iin == iin,
+            Application.created_at >= year_start,
+            or_(
+                (Application.kind == ApplicationKind.PERSONAL_IMPORT)
+                & Application.status.in_([ApplicationStatus.APPROVED, ApplicationStatus.IN_REVIEW]),
+                (Application.status == ApplicationStatus.APPROVED)
+                & (Application.decided_by == AUTO_ACTOR),
+            ),
+        )
+    )
+    return (used or 0) >= settings.citizens.personal_imports_per_year
+
+
+def _number_seen(db: Session, key: str, msisdn: str) -> bool:
+    found = db.scalar(
+        select(DeviceNumber.imei).where(DeviceNumber.imei == key, DeviceNumber.msisdn == msisdn)
+    )
+    return found is not None
+
+
 def file_registration(
     db: Session,
     applicant: Applicant,
@@ -429,18 +486,7 @@ def file_registration(
             raise ApplicationRefused("same_imei", field="imei2")
     _check_dates(entered_on, travel_from, now)
     _check_device_free(db, keys)
-    year_start = dt.datetime(_local_date(now).year, 1, 1, tzinfo=ALMATY)
-    used = db.scalar(
-        select(func.count())
-        .select_from(Application)
-        .where(
-            Application.iin == applicant.iin,
-            Application.kind == ApplicationKind.PERSONAL_IMPORT,
-            Application.status.in_([ApplicationStatus.APPROVED, ApplicationStatus.IN_REVIEW]),
-            Application.created_at >= year_start,
-        )
-    )
-    if (used or 0) >= settings.citizens.personal_imports_per_year:
+    if _quota_used(db, applicant.iin, settings, now):
         raise ApplicationRefused("quota")
     check = _auto_check(db, applicant, keys, entered_on, travel_from, brand, model, settings)
     application = _new_application(
@@ -502,6 +548,12 @@ def file_appeal(
     if state is None or state.state not in (DeviceStateName.NOTIFIED, DeviceStateName.BLOCKED):
         raise ApplicationRefused("not_blocked", field="imei")
     check = _auto_check(db, applicant, [key], entered_on, travel_from, None, None, settings)
+    # A trip of one's own does not make another subscriber's notified phone one's own.
+    if not _number_seen(db, key, applicant.msisdn):
+        check["findings"].append("number_not_seen")
+    if _quota_used(db, applicant.iin, settings, now):
+        check["findings"].append("quota_used")
+    check["confirmed"] = not check["findings"]
     application = _new_application(
         applicant,
         ApplicationKind.APPEAL,

@@ -34,6 +34,7 @@ def N_(message: str) -> str:
 
 
 REFUSALS: dict[str, str] = {
+    "kind_required": N_("Choose whether the device is lost or stolen."),
     "reference_required": N_("Give the number of the police report."),
     "invalid_reference": N_(
         "The police report number may have letters, digits, spaces, dots, dashes and slashes, "
@@ -74,6 +75,16 @@ def _reference(kind: ReportKind, text: str | None, *, required: bool) -> str | N
     if not REFERENCE_PATTERN.fullmatch(value):
         raise ReportRefused("invalid_reference")
     return value
+
+
+def check_own_report(
+    kind: str | None, police_reference: str | None
+) -> tuple[ReportKind, str | None]:
+    """An owner's report as entered, checked before they are asked to confirm it."""
+    if kind not in (ReportKind.LOST.value, ReportKind.STOLEN.value):
+        raise ReportRefused("kind_required")
+    report_kind = ReportKind(kind)
+    return report_kind, _reference(report_kind, police_reference, required=False)
 
 
 def _block(db: Session, report: DeviceReport, source: str, actor: str, now: dt.datetime) -> None:

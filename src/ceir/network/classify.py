@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from ceir import faults, identifiers
@@ -923,16 +923,43 @@ def _write_states(db: Session, con: duckdb.DuckDBPyConnection, run: Classificati
         conn.exec_driver_sql("DROP TABLE IF EXISTS tmp_touched")
         conn.exec_driver_sql("CREATE TEMPORARY TABLE tmp_touched (imei VARCHAR(20) NOT NULL)")
         insert_columns(conn, "tmp_touched", {"imei": touched})
-        conn.exec_driver_sql(
-            "DELETE FROM device_states WHERE imei IN (SELECT imei FROM tmp_touched)"
-        )
+        for table in ("device_states", "device_numbers"):
+            conn.exec_driver_sql(
+                f"DELETE FROM {table} WHERE imei IN (SELECT imei FROM tmp_touched)"
+            )
         conn.exec_driver_sql("DROP TABLE tmp_touched")
     if upserts["imei"]:
         insert_columns(conn, "device_states", {**upserts, "updated_run": run.id})
+    _write_numbers(conn, con, run)
     if transitions["imei"]:
         insert_columns(
             conn, "device_state_changes", {**transitions, "run_id": run.id, "on_date": run.run_date}
         )
+
+
+def _write_numbers(
+    conn: Connection, con: duckdb.DuckDBPyConnection, run: ClassificationRun
+) -> None:
+    """The numbers each newly set non-compliant device was seen with (whose owners may appeal)."""
+    pairs = (
+        con.sql(
+            f"""
+        SELECT DISTINCT {imei_text_sql("n")} AS imei, s.msisdn::VARCHAR AS msisdn
+        FROM next_states n
+        LEFT JOIN previous p USING (imei)
+        JOIN sightings s ON s.imei = n.imei
+        LEFT JOIN raw_imeis raw_n ON raw_n.id = n.imei
+        WHERE s.msisdn IS NOT NULL AND (p.imei IS NULL OR p.state <> n.state
+           OR p.reasons <> n.reasons OR p.block_date <> n.block_date
+           OR p.blocked_on IS DISTINCT FROM n.blocked_on)
+        ORDER BY 1, 2
+        """
+        )
+        .to_arrow_table()
+        .to_pydict()
+    )
+    if pairs["imei"]:
+        insert_columns(conn, "device_numbers", {**pairs, "run_id": run.id})
 
 
 def _write_flags(db: Session, con: duckdb.DuckDBPyConnection, run: ClassificationRun) -> int:

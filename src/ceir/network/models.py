@@ -71,6 +71,20 @@ class DeviceState(Base):
     updated_run: Mapped[int] = mapped_column(Integer)
 
 
+class DeviceNumber(Base):
+    """A number a non-compliant device was seen with when its state was set: where its notice went.
+
+    An appeal is decided automatically only for a person whose own number is here, so that no
+    one can take over another subscriber's notified phone with a trip of their own.
+    """
+
+    __tablename__ = "device_numbers"
+
+    imei: Mapped[str] = mapped_column(String(20), primary_key=True)
+    msisdn: Mapped[str] = mapped_column(String(15), primary_key=True)
+    run_id: Mapped[int] = mapped_column(Integer)
+
+
 class DeviceStateChange(Base):
     """Every transition a classification run decides: the audit trail of automatic decisions."""
 

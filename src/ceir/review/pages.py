@@ -19,7 +19,7 @@ from ceir.db import utcnow
 from ceir.errors import CeirError, InvalidInput
 from ceir.i18n import get_translations
 from ceir.ratelimit import RateLimiter
-from ceir.review import audit_log, decisions, officers, queue, reasons
+from ceir.review import audit_log, decisions, findings, officers, queue, reasons
 from ceir.review.deps import (
     DISPLAY_TIMEZONE,
     CsrfField,
@@ -246,6 +246,7 @@ def queuepage(
             "done": done if done and done.isalnum() else None,
             "kinds": [k.value for k in ApplicationKind],
             "statuses": [s.value for s in ApplicationStatus],
+            "why_waiting": lambda check: findings.why_waiting(check, select_language(request)),
         },
     )
 
@@ -279,10 +280,18 @@ def _case_page(
             "case": case_file,
             "application": application,
             "waiting_for": (application.decided_at or utcnow()) - application.created_at,
-            "auto_check": [
-                (key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
-                for key, value in (application.auto_check or {}).items()
-            ],
+            "findings": findings.describe(
+                application.auto_check,
+                {
+                    "entered_on": application.entered_on,
+                    "brand": application.brand,
+                    "model": application.model,
+                    "msisdn": application.msisdn,
+                },
+                select_language(request),
+            ),
+            "conditions": lambda codes: findings.conditions_text(codes, select_language(request)),
+            "note_text": lambda note: findings.note_text(note, select_language(request)),
             "can_decide": in_review and officers.can(officer, Permission.DECIDE),
             "can_reassign": in_review and officers.can(officer, Permission.REASSIGN),
             "can_reverse": decided and officers.can(officer, Permission.REVERSE),
