@@ -202,7 +202,7 @@ def _load_network_and_people(
 ) -> None:
     """A day of Kcell traffic classified, a citizen with a trip on record, an officer."""
     from ceir.borders.service import import_crossings_file
-    from ceir.network.classify import classify
+    from ceir.network.classify import RunHeld, classify, confirm_held_run
     from ceir.network.dumps import import_dump
     from ceir.network.models import ClassificationRun
     from ceir.network.subscribers import import_subscribers
@@ -257,12 +257,6 @@ def _load_network_and_people(
         import_crossings_file(session, crossings, actor="demo")
         import_dump(session, dump, operator="kcell", actor="demo", today=today)
     with session_scope() as session:
-        latest = session.scalar(select(func.max(ClassificationRun.run_date)))
-        if latest is None or latest <= day:
-            report = classify(session, run_date=day, actor="demo")
-            summary.notified = int(report.counts.get("notified", 0))
-    summary.citizen = (iin, "+7 701 123 45 67")
-    with session_scope() as session:
         if session.scalar(select(Officer.id).where(Officer.username == "demo.officer")) is None:
             password = secrets.token_urlsafe(12)
             create_officer(
@@ -276,4 +270,20 @@ def _load_network_and_people(
             summary.officer = ("demo.officer", password)
         else:
             summary.officer_exists = "demo.officer"
+    with session_scope() as session:
+        latest = session.scalar(select(func.max(ClassificationRun.run_date)))
+        due = latest is None or latest <= day
+    if due:
+        try:
+            with session_scope() as session:
+                report = classify(session, run_date=day, actor="demo")
+        except RunHeld as held:
+            # A first day is all new to the safety brake; the demo's supervisor lets it through,
+            # as a real one would after a look (`ceir network classify --confirm-run`).
+            with session_scope() as session:
+                report = confirm_held_run(
+                    session, run_id=held.run_id, supervisor="demo.officer", actor="demo"
+                )
+        summary.notified = int(report.counts.get("notified", 0))
+    summary.citizen = (iin, "+7 701 123 45 67")
     summary.examples["blocked"] = _blocked_example(unregistered[1], today)
