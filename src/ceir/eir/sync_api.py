@@ -14,7 +14,7 @@ from ceir.apikeys.service import OWNER_OPERATOR, SCOPE_EIR_SYNC
 from ceir.config import Settings
 from ceir.eir import sync
 from ceir.errors import Forbidden, NotFound
-from ceir.web.deps import Db
+from ceir.web.deps import MAX_ROW_ID, Db
 
 router = APIRouter(prefix="/api/v1/eir", tags=["eir nodes"])
 
@@ -94,7 +94,7 @@ def journal_page(
     request: Request,
     key: Node,
     db: Db,
-    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="last journal id applied")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ROW_ID, description="last journal id applied")] = 0,
     limit: Annotated[int, Query(ge=1, le=sync.JOURNAL_PAGE_MAX)] = sync.JOURNAL_PAGE,
 ) -> Response:
     """`{after, entries: [[id, imei_key, code], ...], last_id, more}`, oldest first; the

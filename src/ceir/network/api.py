@@ -25,7 +25,7 @@ from ceir.network import dumps
 from ceir.network.exchange import PublishedRun, get_run, inbox_path, list_file_path, list_runs
 from ceir.network.schemas import ListFileOut, RunOut, RunsOut
 from ceir.network.signing import public_key_pem
-from ceir.web.deps import Db
+from ceir.web.deps import MAX_ROW_ID, Db
 
 router = APIRouter(prefix="/api/v1/operators", tags=["operators"])
 
@@ -35,9 +35,8 @@ MULTIPART_OVERHEAD = 1024**2  # boundaries and part headers around the file
 CHUNK_BYTES = 1024**2
 
 OperatorCode = Annotated[str, PathParam(max_length=16, description="operator code, e.g. kcell")]
-MAX_RUN_ID = 2**63 - 1  # ids are 64-bit in the database; a larger number names no run
 # (one less for a run id: it is looked up as "older than run_id + 1")
-RunId = Annotated[int, PathParam(ge=1, le=MAX_RUN_ID - 1, description="a run's id")]
+RunId = Annotated[int, PathParam(ge=1, le=MAX_ROW_ID - 1, description="a run's id")]
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No API key, or an unknown or revoked one"},
     403: {"description": "The key lacks the scope this needs"},
@@ -117,7 +116,7 @@ def runs(
     db: Db,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     before: Annotated[
-        int | None, Query(ge=1, le=MAX_RUN_ID, description="only runs older than this id")
+        int | None, Query(ge=1, le=MAX_ROW_ID, description="only runs older than this id")
     ] = None,
 ) -> RunsOut:
     """The classification runs that made lists for this operator, newest first, with their files."""
