@@ -121,11 +121,16 @@ class CitizenSettings(BaseModel):
             "05-01", "05-07", "05-09", "07-06", "08-30", "10-25", "12-16",
         ]
     )  # fmt: skip
-    # Movable holidays (the first day of Kurban ait, by the government's yearly decree).
+    # Holidays on fixed dates whose falling on a weekend moves no day off (religious ones).
+    holidays_without_transfer: list[str] = Field(default_factory=lambda: ["01-07"])
+    # Movable holidays (the first day of Kurban ait, by the government's yearly decree); being
+    # religious, one on a weekend moves no day off either.
     holidays_movable: list[dt.date] = Field(
         default_factory=lambda: [dt.date(2025, 6, 6), dt.date(2026, 5, 27)]
     )
-    # The government's transfers: weekdays made days off, and weekend days made working days.
+    # The government's decrees on top of the Labour Code's own transfers (a weekend holiday's day
+    # off moves to the next working day, computed): weekdays made days off, and weekend days made
+    # working days.
     days_off_transferred: list[dt.date] = Field(default_factory=list)
     working_days_transferred: list[dt.date] = Field(default_factory=list)
 

@@ -111,6 +111,10 @@ REFUSALS: dict[str, str] = {
 }
 SMS_APPROVED = N_("ceir: application %(id)s is approved; the device %(imei)s is registered.")
 SMS_REJECTED = N_("ceir: application %(id)s is rejected: %(reason)s")
+SMS_APPEAL_FILED = N_(
+    "ceir: appeal %(id)s for the device %(imei)s is filed; an officer decides by %(deadline)s. "
+    "While it waits, the device is not blocked."
+)
 
 
 class ApplicationRefused(CeirError):
@@ -575,9 +579,28 @@ def file_appeal(
         )
         journal.record(db, [(key, DeviceCode.UNDER_APPEAL)])
     _decide_automatically(db, application, settings, now)
+    if application.status == ApplicationStatus.IN_REVIEW:
+        _text_deadline(db, application, settings, now)
     _audit_filing(db, application)
     db.flush()
     return application
+
+
+def _text_deadline(
+    db: Session, application: Application, settings: Settings, now: dt.datetime
+) -> None:
+    """The applicant learns at once by which day an officer decides, in their language."""
+    if application.deadline is None:
+        return
+    imei = application.imei1 + str(identifiers.luhn_check_digit(application.imei1))
+    text = gettext(
+        application.language,
+        SMS_APPEAL_FILED,
+        id=application.public_id,
+        imei=imei,
+        deadline=f"{application.deadline:%d.%m.%Y}",
+    )
+    sms.send(db, application.msisdn, text, purpose="appeal_filed", settings=settings, now=now)
 
 
 def _load_for_update(db: Session, public_id_or_id: str | int) -> Application:
