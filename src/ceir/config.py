@@ -106,6 +106,11 @@ class CitizenSettings(BaseModel):
     secure_cookies: bool = False
     # Personally imported devices one IIN may register in a calendar year (the customs rule).
     personal_imports_per_year: int = Field(default=3, ge=0)
+    # Purchases declared abroad: a declaration waits this many days from the purchase for the
+    # trip home and the device's first sighting (then it expires), and one IIN may make this
+    # many declarations a day.
+    declaration_valid_days: int = Field(default=90, ge=1)
+    declarations_per_day: int = Field(default=5, ge=1)
     # The entry found in the border records may differ from the stated day by this many days.
     entry_tolerance_days: int = Field(default=3, ge=0)
     # Uploaded documents: at most this many bytes each, and this many per application.

@@ -3,6 +3,7 @@
 from ceir.apikeys.models import ApiKey
 from ceir.audit.models import AuditEvent, ImportBatch
 from ceir.borders.models import BorderCrossing
+from ceir.citizens.abroad_models import PurchaseDeclaration
 from ceir.citizens.device_models import DeviceReport, OwnershipTransfer
 from ceir.citizens.models import (
     Application,
@@ -61,6 +62,7 @@ __all__ = [
     "OfficerSession",
     "OperatorImport",
     "OwnershipTransfer",
+    "PurchaseDeclaration",
     "Registration",
     "Sale",
     "SecondImeiCandidate",

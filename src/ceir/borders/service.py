@@ -381,3 +381,40 @@ def check_trip(
             continue
         return TripCheck(True, "trip_confirmed", exit_.record_id, entry.record_id, entry.crossed_at)
     return TripCheck(False, "no_exit_before_entry")
+
+
+def trip_around(db: Session, iin: str, day: dt.date, *, seen_on: dt.date) -> TripCheck:
+    """The trip abroad during which `day` fell, ended before a device was first seen at home.
+
+    The first entry on or after `day` (Almaty days) must come no later than `seen_on`, and the
+    last exit before that entry must be on or before `day`: the person was abroad that day and
+    came back before the device was used here.
+    """
+    since = dt.datetime.combine(day, dt.time(), LOCAL_TIME)
+    entry = db.scalars(
+        select(BorderCrossing)
+        .where(
+            BorderCrossing.iin == iin,
+            BorderCrossing.direction == "entry",
+            BorderCrossing.crossed_at >= since,
+        )
+        .order_by(BorderCrossing.crossed_at)
+        .limit(1)
+    ).first()
+    if entry is None:
+        return TripCheck(False, "no_entry_in_period")
+    if entry.crossed_at.astimezone(LOCAL_TIME).date() > seen_on:
+        return TripCheck(False, "seen_before_entry")
+    exit_ = db.scalars(
+        select(BorderCrossing)
+        .where(
+            BorderCrossing.iin == iin,
+            BorderCrossing.direction == "exit",
+            BorderCrossing.crossed_at < entry.crossed_at,
+        )
+        .order_by(BorderCrossing.crossed_at.desc())
+        .limit(1)
+    ).first()
+    if exit_ is None or exit_.crossed_at >= since + dt.timedelta(days=1):
+        return TripCheck(False, "no_exit_before_entry")
+    return TripCheck(True, "trip_confirmed", exit_.record_id, entry.record_id, entry.crossed_at)

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from ceir.audit import service as audit
-from ceir.citizens import ownership, stolen
+from ceir.citizens import abroad, ownership, stolen
 from ceir.citizens.deps import (
     CitizenCsrf,
     CurrentCitizen,
@@ -50,7 +50,17 @@ def _devices_page(
         object_type="citizen",
         object_id=session.iin,
     )
-    return render(request, "citizen/devices.html", session, status_code, devices=devices, **context)
+    # Travellers plan ahead: the personal imports left this year, beside the devices.
+    allowance = abroad.allowance(db, session.iin, settings_of(request), utcnow())
+    return render(
+        request,
+        "citizen/devices.html",
+        session,
+        status_code,
+        devices=devices,
+        allowance=allowance,
+        **context,
+    )
 
 
 def _message(request: Request, catalog: dict[str, str], reason: str, **variables: Any) -> str:

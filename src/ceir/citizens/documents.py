@@ -66,12 +66,7 @@ def store(
     directory: Path, application_id: int, upload: Upload, content_type: str, now: dt.datetime
 ) -> Document:
     """Write the bytes under a random name (never the uploaded one) and describe them."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    document_id = secrets.token_hex(16)
-    path = directory / document_id
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(upload.data)
+    document_id = write_file(directory, upload.data)
     return Document(
         id=document_id,
         application_id=application_id,
@@ -82,6 +77,16 @@ def store(
         sha256=hashlib.sha256(upload.data).hexdigest(),
         uploaded_at=now,
     )
+
+
+def write_file(directory: Path, data: bytes) -> str:
+    """Keep the bytes under a new random id, readable by ceir alone; the id is the file name."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    document_id = secrets.token_hex(16)
+    fd = os.open(directory / document_id, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    return document_id
 
 
 def path_of(directory: Path, document: Document) -> Path:

@@ -433,8 +433,13 @@ def _audit_filing(db: Session, application: Application) -> None:
 
 
 def _quota_used(db: Session, iin: str, settings: Settings, now: dt.datetime) -> bool:
-    """Whether this year's personal imports are used up: every personal import not rejected, and
-    every device registered automatically whatever form it came through (appeals too)."""
+    return personal_imports_used(db, iin, now) >= settings.citizens.personal_imports_per_year
+
+
+def personal_imports_used(db: Session, iin: str, now: dt.datetime) -> int:
+    """What counts toward this calendar year's quota: every personal import not rejected (a
+    purchase declared abroad becomes one), and every device registered automatically whatever
+    form it came through (appeals too)."""
     year_start = dt.datetime(_local_date(now).year, 1, 1, tzinfo=ALMATY)
     used = db.scalar(
         select(func.count())
@@ -450,7 +455,7 @@ def _quota_used(db: Session, iin: str, settings: Settings, now: dt.datetime) -> 
             ),
         )
     )
-    return (used or 0) >= settings.citizens.personal_imports_per_year
+    return used or 0
 
 
 def _number_seen(db: Session, key: str, msisdn: str) -> bool:
@@ -581,6 +586,45 @@ def file_appeal(
     _decide_automatically(db, application, settings, now)
     if application.status == ApplicationStatus.IN_REVIEW:
         _text_deadline(db, application, settings, now)
+    _audit_filing(db, application)
+    db.flush()
+    return application
+
+
+def file_on_behalf(
+    db: Session,
+    applicant: Applicant,
+    *,
+    key: str,
+    entered_on: dt.date,
+    travel_from: dt.date | None,
+    check: dict[str, Any],
+    language: str,
+    settings: Settings,
+    now: dt.datetime,
+) -> Application:
+    """A personal import filed for the citizen from evidence gathered already (a purchase they
+    declared abroad, matched by the run to their trip home): decided at once like any other,
+    to an officer when this year's quota is used up."""
+    check = {**check, "tac": _tac_check(db, key, None, None)}
+    check["findings"] = list(check.get("findings", []))
+    if _quota_used(db, applicant.iin, settings, now):
+        check["findings"].append("quota_used")
+    check["confirmed"] = not check["findings"]
+    application = _new_application(
+        applicant,
+        ApplicationKind.PERSONAL_IMPORT,
+        language,
+        now,
+        settings,
+        imei1=key,
+        travel_from=travel_from,
+        entered_on=entered_on,
+        auto_check=check,
+    )
+    db.add(application)
+    db.flush()
+    _decide_automatically(db, application, settings, now)
     _audit_filing(db, application)
     db.flush()
     return application

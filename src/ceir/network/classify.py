@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from ceir import faults, identifiers
 from ceir.audit import service as audit
 from ceir.bulk import insert_columns
+from ceir.citizens import abroad
 from ceir.config import Settings, get_settings
 from ceir.db import UTCDateTime, utcnow
 from ceir.eir import journal
@@ -186,6 +187,7 @@ def _run(
                 counts["sightings_merged"] = _merge_staged(db, con, run, settings)
             with _timed(steps, "amnesty"):
                 counts["amnesty_registered"] = _apply_amnesty(db, con, run_date, settings)
+                counts["declared_registered"] = _register_declared(db, con, run_date, settings)
             with _timed(steps, "evaluate"):
                 counts.update(_evaluate(con, run_date, settings))
                 counts.update(_link_second_imeis(db, con, run, settings))
@@ -649,6 +651,38 @@ def _apply_amnesty(
     con.execute("INSERT INTO registered SELECT imei FROM amnestied")
     con.unregister("amnestied")
     return len(rows)
+
+
+def _register_declared(
+    db: Session, con: duckdb.DuckDBPyConnection, run_date: dt.date, settings: Settings
+) -> int:
+    """Purchases declared abroad (ceir.citizens.abroad): a declared device seen in this run is
+    registered before the conditions are evaluated when its buyer's trip home is on record, so
+    it is never notified. Only the DuckDB glue is here; the rule is abroad.register_sighted."""
+    keys = abroad.pending_keys(db, run_date)
+    if not keys:
+        return 0
+    con.register("declared", pa.table({"imei": pa.array([int(k) for k in keys], pa.int64())}))
+    try:
+        rows = con.execute(
+            """
+            SELECT s.imei, min(s.first_seen) FROM sightings s
+            WHERE s.imei IN (SELECT imei FROM declared) AND s.imei IN (SELECT imei FROM seen_now)
+              AND s.imei NOT IN (SELECT imei FROM registered)
+            GROUP BY s.imei
+            """
+        ).fetchall()
+    finally:
+        con.unregister("declared")
+    seen = {str(imei).zfill(14): first_seen for imei, first_seen in rows}
+    registered = abroad.register_sighted(db, seen, settings, utcnow())
+    if registered:
+        con.register(
+            "newly", pa.table({"imei": pa.array([int(k) for k in registered], pa.int64())})
+        )
+        con.execute("INSERT INTO registered SELECT imei FROM newly")
+        con.unregister("newly")
+    return len(registered)
 
 
 def _junk_sql(column: str) -> str:

@@ -20,6 +20,7 @@ from ceir import __version__
 from ceir.borders import api as borders_api
 from ceir.check import api as check_api
 from ceir.check import pages as check_pages
+from ceir.citizens import abroad_pages as citizen_abroad_pages
 from ceir.citizens import device_pages as citizen_device_pages
 from ceir.citizens import pages as citizen_pages
 from ceir.config import Settings, get_settings
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(eir_sync_api.router)
     app.include_router(citizen_pages.router)
     app.include_router(citizen_device_pages.router)
+    app.include_router(citizen_abroad_pages.router)
     app.include_router(review_pages.router)
     app.include_router(police_pages.router)
     app.include_router(stats_pages.router)
