@@ -244,3 +244,57 @@ def test_declarations_a_day_are_limited_per_person(
     for serial in (8, 9):
         assert _declare(citizen, make_imei(TAC, serial)).status_code == 303  # type: ignore[attr-defined]
     assert _declare(citizen, make_imei(TAC, 10)).status_code == 429  # type: ignore[attr-defined]
+
+
+def test_a_device_used_at_home_before_its_buyer_came_back_is_not_registered(
+    citizen: Citizen,
+    db_session: Session,
+    citizen_settings: Settings,
+    tmp_path: Path,
+    traffic: list[tuple[str, str, str]],
+) -> None:
+    imei = make_imei(TAC, 11)
+    assert _declare(citizen, imei).status_code == 303  # type: ignore[attr-defined]
+    add_trip(db_session, citizen.iin, LEFT, CAME_BACK)
+    # Seen on a Kazakh network the day before its buyer's entry: someone else had it here.
+    before = CAME_BACK - dt.timedelta(days=1)
+    _sighting(db_session, citizen_settings, tmp_path, traffic, citizen, imei, before)
+    _sighting(db_session, citizen_settings, tmp_path, traffic, citizen, imei, TODAY)
+    assert find_registration(db_session, imei[:14]) is None
+    assert _declaration(db_session, imei).status == "pending"
+    state = db_session.get(DeviceState, imei[:14])
+    assert state is not None and state.state == "notified"
+
+
+def test_a_declaration_never_matched_expires_after_its_days(
+    citizen: Citizen,
+    db_session: Session,
+    citizen_settings: Settings,
+    tmp_path: Path,
+    traffic: list[tuple[str, str, str]],
+) -> None:
+    citizen_settings.citizens.declaration_valid_days = 30
+    imei = make_imei(TAC, 12)
+    bought = TODAY - dt.timedelta(days=25)
+    assert _declare(citizen, imei, bought=bought).status_code == 303  # type: ignore[attr-defined]
+    assert _declaration(db_session, imei).expires_on == bought + dt.timedelta(days=30)
+    _sighting(db_session, citizen_settings, tmp_path, traffic, citizen, make_imei(TAC, 13))
+    assert _declaration(db_session, imei).status == "pending"
+    _sighting(
+        db_session,
+        citizen_settings,
+        tmp_path,
+        traffic,
+        citizen,
+        make_imei(TAC, 13),
+        TODAY + dt.timedelta(days=6),
+    )
+    assert _declaration(db_session, imei).status == "expired"
+    # Its buyer comes home later with the phone: the declaration is spent, the normal path holds.
+    add_trip(db_session, citizen.iin, bought - dt.timedelta(days=2), TODAY + dt.timedelta(days=6))
+    _sighting(
+        db_session, citizen_settings, tmp_path, traffic, citizen, imei, TODAY + dt.timedelta(days=7)
+    )
+    assert find_registration(db_session, imei[:14]) is None
+    page = citizen.get("/citizen/abroad?lang=en").text  # type: ignore[attr-defined]
+    assert "Expired: no trip home on record in time" in page
