@@ -20,6 +20,7 @@ from ceir.registry.service import find_registration
 from tests.citizens.conftest import Citizen
 from tests.factories import add_tac, add_trip, make_imei, register_device
 from tests.network.helpers import filler, read_list, run_day
+from tests.untranslated import english_words, other_language_phrases
 
 TODAY = dt.date.today()
 LEFT, BOUGHT, CAME_BACK = (TODAY - dt.timedelta(days=d) for d in (20, 10, 2))
@@ -112,7 +113,9 @@ def test_declared_purchase_is_registered_on_its_first_sighting_after_the_trip_an
     # It counts toward the year's quota, and the owner sees both.
     devices = citizen.get("/citizen/devices?lang=en").text  # type: ignore[attr-defined]
     assert "2 of 3 left" in devices and imei in devices
-    assert "Device registered" in citizen.get("/citizen/abroad").text  # type: ignore[attr-defined]
+    page = citizen.get("/citizen/abroad").text  # type: ignore[attr-defined]
+    assert "Device registered" in page
+    assert f'href="/citizen/applications/{application.public_id}"' in page
     # A later day's run leaves it registered and off every list.
     later = _sighting(
         db_session, citizen_settings, tmp_path, traffic, citizen, imei, TODAY + dt.timedelta(days=1)
@@ -298,3 +301,24 @@ def test_a_declaration_never_matched_expires_after_its_days(
     assert find_registration(db_session, imei[:14]) is None
     page = citizen.get("/citizen/abroad?lang=en").text  # type: ignore[attr-defined]
     assert "Expired: no trip home on record in time" in page
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+def test_bought_abroad_and_my_devices_have_no_untranslated_words(
+    citizen: Citizen, db_session: Session, lang: str
+) -> None:
+    statuses = ["pending", "registered", "needs_review", "expired", "withdrawn"]
+    for serial, status in enumerate(statuses, start=20):
+        imei = make_imei(TAC, serial)
+        assert _declare(citizen, imei, shop="Ташкент Сити").status_code == 303  # type: ignore[attr-defined]
+        _declaration(db_session, imei).status = status
+    db_session.commit()
+    for path in ("/citizen/abroad", "/citizen/devices"):
+        html = citizen.client.get(f"{path}?lang={lang}").text
+        assert english_words(html) == [], path
+        assert other_language_phrases(html, lang) == [], path
+    bad = citizen.post(
+        f"/citizen/abroad?lang={lang}", {"imei": "1", "shop": "", "purchased_on": ""}
+    )
+    assert bad.status_code == 422  # type: ignore[attr-defined]
+    assert english_words(bad.text) == []  # type: ignore[attr-defined]

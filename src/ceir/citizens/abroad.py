@@ -231,6 +231,15 @@ def declarations_of(db: Session, iin: str) -> list[PurchaseDeclaration]:
     )
 
 
+def applications_of(db: Session, declarations: list[PurchaseDeclaration]) -> dict[int, str]:
+    """Application id -> public id of the personal imports these declarations became."""
+    ids = [d.application_id for d in declarations if d.application_id is not None]
+    if not ids:
+        return {}
+    rows = db.execute(select(Application.id, Application.public_id).where(Application.id.in_(ids)))
+    return {row[0]: row[1] for row in rows}
+
+
 def declaration_of(db: Session, iin: str, public_id: str) -> PurchaseDeclaration:
     """The citizen's own declaration; another's answers exactly like one that does not exist."""
     declaration = db.scalar(

@@ -52,6 +52,8 @@ def _page(
         session,
         status_code,
         declarations=declarations,
+        # The personal import each matched declaration became, for a link to its page.
+        applications=abroad.applications_of(db, declarations),
         status_text=lambda status: abroad.status_text(status, lang),
         allowance=abroad.allowance(db, session.iin, settings_of(request), utcnow()),
         **context,
