@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date
 
 from ceir import identifiers
-from ceir.check.service import CheckResult, ListColour, Pending, Signal, Verdict
+from ceir.check.service import TYPING_CODES, CheckResult, ListColour, Pending, Signal, Verdict
 from ceir.i18n import get_translations, normalise_language, tidy
 from ceir.registry.models import RegistrationSource
 
@@ -28,10 +28,6 @@ def list_name(colour: ListColour, lang: str) -> str:
     return names[colour]
 
 
-# Codes of a mistyped number: it names no device, so it is on no list and is no alarm.
-TYPING_CODES = frozenset({"empty", "not_digits", "wrong_length", "bad_check_digit"})
-
-
 def describe(result: CheckResult, lang: str) -> dict[str, str]:
     """`title`, `advice`, `list` and `tone` (ok, warn, bad, typo) for any verdict, `reason` for
     an invalid IMEI, `abroad` for a device never flagged on a Kazakh network, `next` (citizen,
@@ -39,10 +35,10 @@ def describe(result: CheckResult, lang: str) -> dict[str, str]:
     _ = get_translations(lang).gettext
     words = _pending(result, lang) or _describe(result, lang)
     words.setdefault("tone", tone(result))
-    if result.verdict is Verdict.INVALID and result.invalid_code in TYPING_CODES:
-        words["list"] = _("none (this is not a valid IMEI)")
-    else:
-        words["list"] = list_name(result.list_colour, lang)
+    colour = result.list_colour
+    words["list"] = (
+        _("none (this is not a valid IMEI)") if colour is None else list_name(colour, lang)
+    )
     abroad = abroad_advice(result, lang)
     if abroad is not None:
         words["abroad"] = abroad

@@ -47,7 +47,10 @@ class CheckOut(BaseModel):
     imei: str | None = Field(description="the IMEI as 15 digits with its check digit")
     tac: str | None
     verdict: Verdict
-    list_colour: ListColour = Field(description="white, grey or black list")
+    list_colour: ListColour | None = Field(
+        description="white, grey or black list; null for a mistyped number (empty, not digits, "
+        "wrong length, bad check digit), which names no device"
+    )
     list_name: str = Field(description="the list's name in the requested language")
     block_date: dt.date | None = Field(
         default=None, description="when a notified device will be (or a blocked one was) blocked"

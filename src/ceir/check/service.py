@@ -50,6 +50,11 @@ LIST_OF = {
 }
 
 
+# Codes of a mistyped number: it names no device, so it is on no list and is no alarm. (A junk
+# IMEI, a known fake, is on the black list like any device the networks refuse.)
+TYPING_CODES = frozenset({"empty", "not_digits", "wrong_length", "bad_check_digit"})
+
+
 class Pending(enum.StrEnum):
     """A decision an officer has yet to take about a device that is not registered."""
 
@@ -84,7 +89,10 @@ class CheckResult:
     pending: Pending | None = None
 
     @property
-    def list_colour(self) -> ListColour:
+    def list_colour(self) -> ListColour | None:
+        """The list the device is on; None for a mistyped number, which names no device."""
+        if self.verdict is Verdict.INVALID and self.invalid_code in TYPING_CODES:
+            return None
         return LIST_OF[self.verdict]
 
 
@@ -293,12 +301,14 @@ def check_table(db: Session | Connection, queries: Sequence[str] | pa.Array) -> 
     )
 
     reason = np.full(n, None, dtype=object)
-    reasons: dict[str, str] = {}
+    typo = np.zeros(n, dtype=bool)
+    refused: dict[str, CheckResult] = {}
     for i in np.flatnonzero(~ok).tolist():
         query = strings[i].as_py() if isinstance(queries, pa.Array) else queries[i]
-        if query not in reasons:
-            reasons[query] = check_imei(conn, query).invalid_reason or "invalid"
-        reason[i] = reasons[query]
+        if query not in refused:
+            refused[query] = check_imei(conn, query)
+        reason[i] = refused[query].invalid_reason or "invalid"
+        typo[i] = refused[query].list_colour is None
 
     registered = pa.array(found_at, mask=found_at < 0)
     code_array = pa.array(codes.astype(np.int32))
@@ -309,7 +319,11 @@ def check_table(db: Session | Connection, queries: Sequence[str] | pa.Array) -> 
             strings,
             pc.if_else(pa.array(ok), identifiers.bulk_imei15_arrow(keys), None),
             pa.DictionaryArray.from_arrays(code_array, verdict_names).cast(pa.string()),
-            pa.DictionaryArray.from_arrays(code_array, list_names).cast(pa.string()),
+            pc.if_else(
+                pa.array(typo),
+                pa.scalar(None, pa.string()),
+                pa.DictionaryArray.from_arrays(code_array, list_names).cast(pa.string()),
+            ),
             pa.array(block_date, pa.string()),
             pa.array(reason, pa.string()),
             from_models("brand"),
