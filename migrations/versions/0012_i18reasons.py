@@ -1,4 +1,4 @@
-"""Held runs a supervisor dismisses (#18 item 5)
+"""Held runs a supervisor dismisses (#18 item 5); state changes by day, for open data by reason
 
 Revision ID: 0012_i18reasons
 Revises: 0010_device_numbers
@@ -21,9 +21,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("dismissed_by", sa.String(length=128), nullable=True))
         batch.add_column(sa.Column("dismissed_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("dismissed_reason", sa.String(length=1024), nullable=True))
+    op.create_index(
+        op.f("ix_device_state_changes_on_date"), "device_state_changes", ["on_date"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_device_state_changes_on_date"), table_name="device_state_changes")
     with op.batch_alter_table("classification_runs") as batch:
         batch.drop_column("dismissed_reason")
         batch.drop_column("dismissed_at")

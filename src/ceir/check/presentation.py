@@ -11,6 +11,8 @@ from babel.dates import format_date
 from ceir import identifiers
 from ceir.check.service import TYPING_CODES, CheckResult, ListColour, Pending, Signal, Verdict
 from ceir.i18n import get_translations, normalise_language, tidy
+from ceir.network.reasons import label as reason_label
+from ceir.network.rules import Condition
 from ceir.registry.models import RegistrationSource
 
 # Dates are stored in UTC; people in Kazakhstan read them on the registry's local calendar.
@@ -210,6 +212,19 @@ def _describe(result: CheckResult, lang: str) -> dict[str, str]:
             "registered as a personal import on the citizens' portal."
         ),
     }
+
+
+def reason_words(result: CheckResult, lang: str) -> dict[str, str] | None:
+    """Why a notified, blocked or stolen device is so, for the page: `code`, `text`, and the
+    evidence (`first_seen`, `grace_end`) spelled as dates in `lang`; None for any other."""
+    if result.reason is None:
+        return None
+    words = {"code": result.reason.value, "text": reason_label(result.reason, lang)}
+    if result.first_seen is not None:
+        words["first_seen"] = _long_date(result.first_seen, lang)
+    if result.block_date is not None and result.reason is not Condition.STOLEN:
+        words["grace_end"] = _long_date(result.block_date, lang)
+    return words
 
 
 def invalid_reason(result: CheckResult, lang: str) -> str:

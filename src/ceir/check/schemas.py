@@ -7,6 +7,7 @@ import datetime as dt
 from pydantic import BaseModel, Field
 
 from ceir.check.service import ListColour, Signal, Verdict
+from ceir.network.rules import Condition
 from ceir.registry.models import RegistrationSource
 
 
@@ -33,6 +34,20 @@ class InvalidOut(BaseModel):
 class SignalOut(BaseModel):
     code: Signal
     message: str
+
+
+class ReasonOut(BaseModel):
+    code: Condition = Field(
+        description="why the device is notified, blocked or stolen: a stable code "
+        "(not_registered, invalid_imei, unknown_tac, stolen, duplicate; docs/operators.md)"
+    )
+    text: str = Field(description="the reason in words, in the requested language")
+    first_seen: dt.date | None = Field(
+        description="the day the device was first found not compliant on a Kazakh network"
+    )
+    grace_end: dt.date | None = Field(
+        description="the day its grace period ends and it is (or was) blocked"
+    )
 
 
 class SaleOut(BaseModel):
@@ -70,4 +85,8 @@ class CheckOut(BaseModel):
     sale: SaleOut | None = Field(
         default=None,
         description="the seller's record of the sale, only when `receipt` is its receipt number",
+    )
+    reason: ReasonOut | None = Field(
+        default=None,
+        description="for a notified, blocked or stolen device: why, with the evidence",
     )

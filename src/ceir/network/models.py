@@ -97,7 +97,7 @@ class DeviceStateChange(Base):
     old_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     new_state: Mapped[str] = mapped_column(String(16))  # notified | blocked | allowed
     reasons: Mapped[str] = mapped_column(String(128))
-    on_date: Mapped[dt.date] = mapped_column(Date)
+    on_date: Mapped[dt.date] = mapped_column(Date, index=True)  # open data counts by month
 
 
 class ClassificationRun(Base):
