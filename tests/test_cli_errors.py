@@ -34,6 +34,8 @@ MISTAKES: list[tuple[list[str], int]] = [
     (["network", "subscribers", "--operator", "kcell", MISSING], 2),
     (["network", "subscribers", "--operator", "kcell", "{binary}"], 1),
     (["network", "classify", "--date", "2026-13-45"], 2),
+    (["network", "classify", "--dismiss-run", "7", "--supervisor", "sup"], 2),
+    (["network", "classify", "--dismiss-run", "7", "--supervisor", "nobody", "--reason", "x"], 1),
     (["borders", "import", MISSING], 2),
     (["borders", "import", "{binary}"], 1),
     (["keys", "create", "--owner-kind", "x", "--owner", "y", "--scope", "z", "--label", "l"], 1),

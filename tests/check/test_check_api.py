@@ -267,3 +267,18 @@ def test_api_docs_take_their_assets_from_this_server(app_client: TestClient) -> 
     assert assets and all(a.startswith("/static/") for a in assets), assets
     for asset in assets:
         assert app_client.get(asset).status_code == 200, asset
+
+
+def test_a_typo_is_on_no_list_while_a_junk_imei_is_black(app_client: TestClient) -> None:
+    imei = make_imei("35467819", 93)
+    mistyped = imei[:14] + str((int(imei[14]) + 1) % 10)
+
+    typo = app_client.get(f"/api/v1/imei/{mistyped}?lang=en").json()
+    short = app_client.get("/api/v1/imei/3546781?lang=en").json()
+    junk = app_client.get("/api/v1/imei/000000000000000?lang=en").json()
+
+    assert (typo["verdict"], typo["invalid"]["code"]) == ("invalid", "bad_check_digit")
+    assert typo["list_colour"] is None
+    assert typo["list_name"] == "none (this is not a valid IMEI)"
+    assert short["list_colour"] is None
+    assert (junk["invalid"]["code"], junk["list_colour"]) == ("junk", "black")

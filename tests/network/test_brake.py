@@ -134,3 +134,62 @@ def test_the_share_is_a_setting(db_session: Session, settings: Settings, tmp_pat
     lifted = strict.model_copy(update={"network": NetworkSettings(brake_max_share=None)})
     with pytest.raises(InvalidInput, match="held by the safety brake"):
         classify(db_session, run_date=DAY2, actor="t", settings=lifted)  # held runs wait
+
+
+def test_a_supervisor_dismisses_a_held_run_and_the_day_reruns_with_the_corrected_file(
+    db_session: Session, settings: Settings, tmp_path: Path, cli_env: None
+) -> None:
+    _seed(db_session)
+    now = utcnow()
+    create_officer(db_session, "sup", "Supervisor", "a long passphrase!", ["supervisor"], "t", now)
+    create_officer(db_session, "rev", "Reviewer", "a long passphrase!", ["reviewer"], "t", now)
+    db_session.commit()
+    beeline = filler(50, operator_mnc="01", start=1000)  # unregistered, but a handful a day
+    run_day(db_session, settings, tmp_path, DAY1, {"kcell": filler(200)})
+    for operator, rows in (("kcell", [*filler(200), *DAMAGED]), ("beeline", beeline[:3])):
+        dump = write_dump(tmp_path, operator, DAY2, rows)
+        imported = runner.invoke(app, ["network", "import", "--operator", operator, str(dump)])
+        assert imported.exit_code == 0, imported.output
+    held = runner.invoke(app, ["network", "classify", "--date", DAY2.isoformat()])
+    assert held.exit_code == 3, held.output
+    db_session.expire_all()
+    run = db_session.scalars(
+        select(ClassificationRun).order_by(ClassificationRun.id.desc())
+    ).first()
+    assert run is not None
+
+    dismiss = ["network", "classify", "--dismiss-run", str(run.id), "--supervisor"]
+    no_reason = runner.invoke(app, [*dismiss, "sup"])
+    assert no_reason.exit_code == 2 and "--reason" in no_reason.output
+    by_reviewer = runner.invoke(app, [*dismiss, "rev", "--reason", "kcell sent a damaged file"])
+    assert by_reviewer.exit_code == 1 and "not an active supervisor" in by_reviewer.output
+    dismissed = runner.invoke(app, [*dismiss, "sup", "--reason", "kcell sent a damaged file"])
+    assert dismissed.exit_code == 0, dismissed.output
+    assert "kcell_20261102_20261102.csv.gz" in dismissed.output
+
+    db_session.expire_all()
+    assert not (settings.lists_dir / str(run.id)).exists()  # nothing reached the lists
+    assert db_session.scalar(select(func.count()).select_from(DeviceState)) == 0
+    event = db_session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.object_id == str(run.id), AuditEvent.action == "network.classify.dismiss"
+        )
+    ).one()
+    assert event.actor == "officer:sup"
+    assert event.details["reason"] == "kcell sent a damaged file"
+    again = runner.invoke(
+        app, ["network", "classify", "--confirm-run", str(run.id), "--supervisor", "sup"]
+    )
+    assert again.exit_code == 1  # a dismissed run is no longer held
+
+    # The operator sends the corrected file; the day runs again, with beeline's staged dump.
+    corrected = write_dump(tmp_path, "kcell", DAY2, filler(200))
+    assert (
+        runner.invoke(app, ["network", "import", "--operator", "kcell", str(corrected)]).exit_code
+        == 0
+    )
+    rerun = runner.invoke(app, ["network", "classify", "--date", DAY2.isoformat()])
+    assert rerun.exit_code == 0, rerun.output
+    db_session.expire_all()
+    notified = set(db_session.scalars(select(DeviceState.imei)))
+    assert notified == {imei[:14] for imei, _imsi, _msisdn in beeline[:3]}

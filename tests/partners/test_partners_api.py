@@ -69,6 +69,8 @@ def test_bulk_answers_keep_order_mark_bad_lines_and_name_fake_signs(
     ]
     assert results[0]["signals"] == []
     assert results[1]["reason"]
+    assert results[1]["list_colour"] is None  # a typo names no device: it is on no list
+    assert [r["list_colour"] for r in results[2:]] == ["white", "white", "grey"]
     assert set(results[2]["signals"]) == {"brand_mismatch", "model_mismatch"}
     assert results[3]["signals"] == ["cloned"]
     assert results[4]["signals"] == ["unknown_tac"]

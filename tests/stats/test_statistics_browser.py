@@ -9,11 +9,12 @@ import pytest
 
 from ceir import db, migrate
 from ceir.config import Settings, StatsSettings
+from ceir.network.models import DeviceNumber, DeviceStateChange, Subscriber
 from ceir.stats import service
 from ceir.stats.deps import get_stats_settings
 from ceir.web.app import create_app
 from tests.browser import PHONE, chromium, serve
-from tests.factories import add_run, make_imei, register_device
+from tests.factories import add_decided_application, add_run, make_imei, register_device
 
 pytestmark = pytest.mark.browser
 
@@ -44,6 +45,39 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 "newly_blocked": 5,
                 "unblocked": 3,
             }
+        # Blocks for not being registered this month, on kcell, and appeals against some.
+        for n in range(4):
+            imei, msisdn = make_imei("35467819", 950_000 + n), f"7701{950_000 + n:07d}"
+            session.add(
+                Subscriber(
+                    msisdn=msisdn,
+                    iin="900101300011",
+                    operator="kcell",
+                    updated_at=dt.datetime.now(dt.UTC),
+                )
+            )
+            session.add(DeviceNumber(imei=imei[:14], msisdn=msisdn, run_id=1))
+            session.add(
+                DeviceStateChange(
+                    run_id=1,
+                    imei=imei[:14],
+                    old_state="notified",
+                    new_state="blocked",
+                    reasons="not_registered",
+                    on_date=today,
+                )
+            )
+            if n < 2:
+                appeal = add_decided_application(
+                    session,
+                    public_id=f"BR-{n}",
+                    kind="appeal",
+                    status="approved",
+                    created_at=dt.datetime.now(dt.UTC),
+                    decided_at=dt.datetime.now(dt.UTC),
+                    imei=imei,
+                )
+                appeal.msisdn = msisdn
         session.commit()
     with engine.begin() as conn:
         for back in range(20):
@@ -115,6 +149,12 @@ def test_phone_user_sees_the_statistics_charts(
         # The data table opens under its chart and scrolls inside its box, not the page.
         page.locator("#chart-registrations summary").click()
         expect(page.locator("#chart-registrations table")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        # Blocks and appeals by reason: this month's table is open, and scrolls in its box.
+        reasons = page.locator("details.stats-reasons").first
+        expect(reasons.locator("table")).to_be_visible()
+        row = reasons.locator("tbody tr", has=page.locator("code", has_text="not_registered"))
+        expect(row.locator("td")).to_have_text(["kcell", "<2", "4", "2", "2", "<2", "<2"])
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         page.screenshot(path=f"/tmp/ceir-statistics-360-{lang}.png", full_page=True)
     finally:

@@ -16,11 +16,13 @@ from ceir.check.schemas import (
     CheckOut,
     DeviceOut,
     InvalidOut,
+    ReasonOut,
     RegistrationOut,
     SaleOut,
     SignalOut,
 )
 from ceir.check.service import CheckResult, check_imei
+from ceir.network.reasons import label as reason_label
 from ceir.partners.models import Sale
 from ceir.partners.service import find_sale
 from ceir.web.limits import public_rate_limit
@@ -170,6 +172,14 @@ async def get_imei(
             text=sale_text(sale.owner, sale.sold_on, sale.receipt_number, lang),
         )
         if sale
+        else None,
+        reason=ReasonOut(
+            code=result.reason,
+            text=reason_label(result.reason, lang),
+            first_seen=result.first_seen,
+            grace_end=result.block_date,
+        )
+        if result.reason
         else None,
     )
     # Serialised here, once: returned as a model, FastAPI would validate it again first.

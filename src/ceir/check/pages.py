@@ -9,7 +9,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from ceir.check.api import sale_of
-from ceir.check.presentation import describe, registered_on, sale_text, signal_text, source_text
+from ceir.check.presentation import (
+    describe,
+    reason_words,
+    registered_on,
+    sale_text,
+    signal_text,
+    source_text,
+)
 from ceir.check.service import Signal, Verdict, check_imei
 from ceir.i18n import LANGUAGES
 from ceir.web.deps import Db
@@ -60,6 +67,8 @@ def check_page(
             request.app.state.check_tally.flush(request.app.state.engine)
         context["result"] = result
         context["words"] = describe(result, language)
+        if (why := reason_words(result, language)) is not None:
+            context["why"] = why
         # A verdict that already says "probably fake" does not repeat it as a warning.
         context["signals"] = [
             signal_text(s, language)

@@ -9,8 +9,10 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date
 
 from ceir import identifiers
-from ceir.check.service import CheckResult, ListColour, Pending, Signal, Verdict
+from ceir.check.service import TYPING_CODES, CheckResult, ListColour, Pending, Signal, Verdict
 from ceir.i18n import get_translations, normalise_language, tidy
+from ceir.network.reasons import label as reason_label
+from ceir.network.rules import Condition
 from ceir.registry.models import RegistrationSource
 
 # Dates are stored in UTC; people in Kazakhstan read them on the registry's local calendar.
@@ -28,10 +30,6 @@ def list_name(colour: ListColour, lang: str) -> str:
     return names[colour]
 
 
-# Codes of a mistyped number: it names no device, so it is on no list and is no alarm.
-TYPING_CODES = frozenset({"empty", "not_digits", "wrong_length", "bad_check_digit"})
-
-
 def describe(result: CheckResult, lang: str) -> dict[str, str]:
     """`title`, `advice`, `list` and `tone` (ok, warn, bad, typo) for any verdict, `reason` for
     an invalid IMEI, `abroad` for a device never flagged on a Kazakh network, `next` (citizen,
@@ -39,10 +37,10 @@ def describe(result: CheckResult, lang: str) -> dict[str, str]:
     _ = get_translations(lang).gettext
     words = _pending(result, lang) or _describe(result, lang)
     words.setdefault("tone", tone(result))
-    if result.verdict is Verdict.INVALID and result.invalid_code in TYPING_CODES:
-        words["list"] = _("none (this is not a valid IMEI)")
-    else:
-        words["list"] = list_name(result.list_colour, lang)
+    colour = result.list_colour
+    words["list"] = (
+        _("none (this is not a valid IMEI)") if colour is None else list_name(colour, lang)
+    )
     abroad = abroad_advice(result, lang)
     if abroad is not None:
         words["abroad"] = abroad
@@ -214,6 +212,19 @@ def _describe(result: CheckResult, lang: str) -> dict[str, str]:
             "registered as a personal import on the citizens' portal."
         ),
     }
+
+
+def reason_words(result: CheckResult, lang: str) -> dict[str, str] | None:
+    """Why a notified, blocked or stolen device is so, for the page: `code`, `text`, and the
+    evidence (`first_seen`, `grace_end`) spelled as dates in `lang`; None for any other."""
+    if result.reason is None:
+        return None
+    words = {"code": result.reason.value, "text": reason_label(result.reason, lang)}
+    if result.first_seen is not None:
+        words["first_seen"] = _long_date(result.first_seen, lang)
+    if result.block_date is not None and result.reason is not Condition.STOLEN:
+        words["grace_end"] = _long_date(result.block_date, lang)
+    return words
 
 
 def invalid_reason(result: CheckResult, lang: str) -> str:

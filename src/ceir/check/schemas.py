@@ -7,6 +7,7 @@ import datetime as dt
 from pydantic import BaseModel, Field
 
 from ceir.check.service import ListColour, Signal, Verdict
+from ceir.network.rules import Condition
 from ceir.registry.models import RegistrationSource
 
 
@@ -35,6 +36,20 @@ class SignalOut(BaseModel):
     message: str
 
 
+class ReasonOut(BaseModel):
+    code: Condition = Field(
+        description="why the device is notified, blocked or stolen: a stable code "
+        "(not_registered, invalid_imei, unknown_tac, stolen, duplicate; docs/operators.md)"
+    )
+    text: str = Field(description="the reason in words, in the requested language")
+    first_seen: dt.date | None = Field(
+        description="the day the device was first found not compliant on a Kazakh network"
+    )
+    grace_end: dt.date | None = Field(
+        description="the day its grace period ends and it is (or was) blocked"
+    )
+
+
 class SaleOut(BaseModel):
     seller: str = Field(description="who recorded the sale (the seller's partner account)")
     sold_on: dt.date
@@ -47,7 +62,10 @@ class CheckOut(BaseModel):
     imei: str | None = Field(description="the IMEI as 15 digits with its check digit")
     tac: str | None
     verdict: Verdict
-    list_colour: ListColour = Field(description="white, grey or black list")
+    list_colour: ListColour | None = Field(
+        description="white, grey or black list; null for a mistyped number (empty, not digits, "
+        "wrong length, bad check digit), which names no device"
+    )
     list_name: str = Field(description="the list's name in the requested language")
     block_date: dt.date | None = Field(
         default=None, description="when a notified device will be (or a blocked one was) blocked"
@@ -67,4 +85,8 @@ class CheckOut(BaseModel):
     sale: SaleOut | None = Field(
         default=None,
         description="the seller's record of the sale, only when `receipt` is its receipt number",
+    )
+    reason: ReasonOut | None = Field(
+        default=None,
+        description="for a notified, blocked or stolen device: why, with the evidence",
     )

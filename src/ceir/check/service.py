@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 from ceir import identifiers
 from ceir.bulk import keys_temp_table
 from ceir.db import UTCDateTime
+from ceir.network import reasons as block_reasons
 from ceir.network.enforcement import DeviceCode, DeviceFacts, device_code
+from ceir.network.rules import Condition
 from ceir.registry.models import RegistrationSource
 from ceir.tac.service import DeviceModel, lookup_many
 
@@ -48,6 +50,11 @@ LIST_OF = {
     Verdict.STOLEN: ListColour.BLACK,
     Verdict.INVALID: ListColour.BLACK,
 }
+
+
+# Codes of a mistyped number: it names no device, so it is on no list and is no alarm. (A junk
+# IMEI, a known fake, is on the black list like any device the networks refuse.)
+TYPING_CODES = frozenset({"empty", "not_digits", "wrong_length", "bad_check_digit"})
 
 
 class Pending(enum.StrEnum):
@@ -82,9 +89,16 @@ class CheckResult:
     signals: list[Signal] = field(default_factory=list)
     block_date: dt.date | None = None  # when a notified or blocked device is (was) blocked
     pending: Pending | None = None
+    # Why a device is notified, blocked or stolen (network/reasons.py), and the evidence a person
+    # may see: the day it was first found not compliant (its grace ends on block_date).
+    reason: Condition | None = None
+    first_seen: dt.date | None = None
 
     @property
-    def list_colour(self) -> ListColour:
+    def list_colour(self) -> ListColour | None:
+        """The list the device is on; None for a mistyped number, which names no device."""
+        if self.verdict is Verdict.INVALID and self.invalid_code in TYPING_CODES:
+            return None
         return LIST_OF[self.verdict]
 
 
@@ -95,7 +109,7 @@ _FACTS = text(
     """
     SELECT reg.source, reg.registered_at,
            tm.tac, tm.brand, tm.model, tm.marketing_name, tm.device_type,
-           sd.imei, ds.state, ds.block_date, ds.reasons,
+           sd.imei, ds.state, ds.block_date, ds.reasons, ds.first_noncompliant,
            EXISTS (SELECT 1 FROM block_pauses bp
                    WHERE bp.imei = :imei AND bp.ended_at IS NULL) AS paused,
            EXISTS (SELECT 1 FROM applications a
@@ -123,6 +137,7 @@ _FACTS = text(
     column("state", String),
     column("block_date", Date),
     column("reasons", String),
+    column("first_noncompliant", Date),
     column("paused", Boolean),
     column("in_review", Boolean),
 )
@@ -135,7 +150,7 @@ def check_imei(db: Session | Connection, query: str) -> CheckResult:
         return CheckResult(query, Verdict.INVALID, invalid_code=exc.code, invalid_reason=str(exc))
     facts = db.execute(_FACTS, {"imei_key": int(imei.key), "tac": imei.tac, "imei": imei.key}).one()
     (source, registered_at, tac, brand, model, marketing_name, device_type) = facts[:7]
-    stolen, state, block_date, reasons, paused, in_review = facts[7:]
+    stolen, state, block_date, state_reasons, first_seen, paused, in_review = facts[7:]
     result = _result(
         query,
         imei.imei15,
@@ -147,9 +162,9 @@ def check_imei(db: Session | Connection, query: str) -> CheckResult:
         registered=result.registration is not None,
         stolen=stolen is not None,
         state=state,
-        reasons=reasons or "",
+        reasons=state_reasons or "",
     )
-    result = with_enforcement(result, device, block_date)
+    result = with_enforcement(result, device, block_date, first_seen)
     return with_pending(result, paused=bool(paused), in_review=bool(in_review))
 
 
@@ -184,13 +199,27 @@ def _enforced(facts: DeviceFacts) -> tuple[Verdict | None, bool]:
 
 
 def with_enforcement(
-    result: CheckResult, facts: DeviceFacts, block_date: dt.date | None
+    result: CheckResult,
+    facts: DeviceFacts,
+    block_date: dt.date | None,
+    first_seen: dt.date | None = None,
 ) -> CheckResult:
-    """What network enforcement adds: stolen and blocked outrank registered; a block date."""
+    """What network enforcement adds: stolen and blocked outrank registered; a block date, the
+    reason and its evidence."""
     verdict, dated = _enforced(facts)
     if not dated:
         return result
-    return replace(result, verdict=verdict or result.verdict, block_date=block_date)
+    if verdict is Verdict.STOLEN:
+        reason: Condition | None = Condition.STOLEN
+    else:
+        reason = block_reasons.primary("|".join(facts.standing))
+    return replace(
+        result,
+        verdict=verdict or result.verdict,
+        block_date=block_date,
+        reason=reason,
+        first_seen=first_seen if facts.state else None,
+    )
 
 
 def _result(
@@ -293,12 +322,14 @@ def check_table(db: Session | Connection, queries: Sequence[str] | pa.Array) -> 
     )
 
     reason = np.full(n, None, dtype=object)
-    reasons: dict[str, str] = {}
+    typo = np.zeros(n, dtype=bool)
+    refused: dict[str, CheckResult] = {}
     for i in np.flatnonzero(~ok).tolist():
         query = strings[i].as_py() if isinstance(queries, pa.Array) else queries[i]
-        if query not in reasons:
-            reasons[query] = check_imei(conn, query).invalid_reason or "invalid"
-        reason[i] = reasons[query]
+        if query not in refused:
+            refused[query] = check_imei(conn, query)
+        reason[i] = refused[query].invalid_reason or "invalid"
+        typo[i] = refused[query].list_colour is None
 
     registered = pa.array(found_at, mask=found_at < 0)
     code_array = pa.array(codes.astype(np.int32))
@@ -309,7 +340,11 @@ def check_table(db: Session | Connection, queries: Sequence[str] | pa.Array) -> 
             strings,
             pc.if_else(pa.array(ok), identifiers.bulk_imei15_arrow(keys), None),
             pa.DictionaryArray.from_arrays(code_array, verdict_names).cast(pa.string()),
-            pa.DictionaryArray.from_arrays(code_array, list_names).cast(pa.string()),
+            pc.if_else(
+                pa.array(typo),
+                pa.scalar(None, pa.string()),
+                pa.DictionaryArray.from_arrays(code_array, list_names).cast(pa.string()),
+            ),
             pa.array(block_date, pa.string()),
             pa.array(reason, pa.string()),
             from_models("brand"),

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ceir.audit import service as audit
 from ceir.check.presentation import describe as describe_check
+from ceir.check.presentation import reason_words
 from ceir.check.service import check_imei
 from ceir.citizens import auth, second_imei
 from ceir.citizens import service as citizens
@@ -396,7 +397,14 @@ def _device_status(db: Session, application: Application, lang: str) -> list[dic
     for key in (application.imei1, application.imei2):
         if key:
             result = check_imei(db, key)
-            status.append({"imei": key, "result": result, "words": describe_check(result, lang)})
+            status.append(
+                {
+                    "imei": key,
+                    "result": result,
+                    "words": describe_check(result, lang),
+                    "why": reason_words(result, lang),
+                }
+            )
     return status
 
 

@@ -119,13 +119,7 @@ def confirm_held_run(
     The confirmation is audited in the run's own transaction: it stands exactly when the run does.
     """
     settings = settings or get_settings()
-    officer = officers.get_officer(db, supervisor)
-    if not officer.active or Role.SUPERVISOR not in officers.roles_of(officer):
-        raise InvalidInput(f"{officer.username!r} is not an active supervisor")
-    run = db.scalar(_pending_held().where(ClassificationRun.id == run_id))
-    if run is None:
-        raise NotFound(f"No classification run {run_id} is held for confirmation.")
-    by = officers.actor_of(officer)
+    by, run = _held_for_supervisor(db, run_id, supervisor)
     run.started_at = utcnow()  # the facts of the run are read now, not when it was held
     run.confirmed_by, run.confirmed_at = by, run.started_at
     audit.record(
@@ -139,9 +133,83 @@ def confirm_held_run(
     return _run(db, run, actor=by, settings=settings, brake=False)
 
 
+def dismiss_held_run(
+    db: Session,
+    *,
+    run_id: int,
+    supervisor: str,
+    reason: str,
+    actor: str,
+    settings: Settings | None = None,
+) -> list[str]:
+    """A supervisor refuses a held run: nothing of it ever reaches the lists, and classification
+    may go on. Returns the files set aside.
+
+    The unmerged dumps of the operators whose share tripped the brake are set aside (status
+    `dismissed`, never merged); every other staged dump stays for the day's re-run, which the
+    operator's corrected file joins. Audited, with the supervisor's reason.
+    """
+    settings = settings or get_settings()
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("a dismissal needs a --reason (why the run is refused)")
+    by, run = _held_for_supervisor(db, run_id, supervisor)
+    tripped = _over_brake(run.counts.get("brake", {}), settings)
+    damaged = db.scalars(
+        select(OperatorImport).where(
+            OperatorImport.status == "loaded",
+            OperatorImport.run_id.is_(None),
+            OperatorImport.operator.in_(tripped),
+        )
+    ).all()
+    for dump in damaged:
+        dump.status, dump.run_id = "dismissed", run.id
+    run.dismissed_by, run.dismissed_at, run.dismissed_reason = by, utcnow(), reason[:1024]
+    audit.record(
+        db,
+        actor=by,
+        action="network.classify.dismiss",
+        object_type="classification_run",
+        object_id=str(run.id),
+        details={
+            "run_date": run.run_date.isoformat(),
+            "held_reason": run.held_reason,
+            "reason": reason,
+            "set_aside": [f"{d.operator}:{d.filename}" for d in damaged],
+            "via": actor,
+        },
+    )
+    db.commit()
+    # The staged rows of the files set aside go after the commit: a failure here leaves rows
+    # no run merges (their import is dismissed), never a loaded file without its rows.
+    with open_store(settings) as con:
+        for dump in damaged:
+            for table in ("staged", "daily_volume"):
+                con.execute(
+                    f"DELETE FROM {table} WHERE operator = ? AND sha256 = ?",
+                    [dump.operator, dump.sha256],
+                )
+    return [d.filename for d in damaged]
+
+
+def _held_for_supervisor(
+    db: Session, run_id: int, supervisor: str
+) -> tuple[str, ClassificationRun]:
+    """The supervisor's audit name and the held run they act on."""
+    officer = officers.get_officer(db, supervisor)
+    if not officer.active or Role.SUPERVISOR not in officers.roles_of(officer):
+        raise InvalidInput(f"{officer.username!r} is not an active supervisor")
+    run = db.scalar(_pending_held().where(ClassificationRun.id == run_id))
+    if run is None:
+        raise NotFound(f"No classification run {run_id} is held for confirmation.")
+    return officers.actor_of(officer), run
+
+
 def _pending_held() -> Any:
     return select(ClassificationRun).where(
-        ClassificationRun.held_reason.is_not(None), ClassificationRun.finished_at.is_(None)
+        ClassificationRun.held_reason.is_not(None),
+        ClassificationRun.finished_at.is_(None),
+        ClassificationRun.dismissed_at.is_(None),
     )
 
 
@@ -151,7 +219,9 @@ def _run(
     run_date = run.run_date
     started = time.perf_counter()
     latest = db.scalar(
-        select(func.max(ClassificationRun.run_date)).where(ClassificationRun.id != run.id)
+        select(func.max(ClassificationRun.run_date)).where(
+            ClassificationRun.id != run.id, ClassificationRun.dismissed_at.is_(None)
+        )
     )
     if latest is not None and run_date < latest:
         raise InvalidInput(
@@ -256,18 +326,27 @@ def _brake_reason(shares: dict[str, dict[str, int]], settings: Settings) -> str 
     """Why the brake holds the run, or None: an operator whose share of devices newly notified
     or blocked is above the setting (and not a handful of devices)."""
     limit = settings.network.brake_max_share
-    if limit is None:
-        return None
     over = [
-        f"{operator}: {s['newly_hit']:,} of {s['devices']:,} devices "
-        f"({s['newly_hit'] / s['devices']:.1%}) newly notified or blocked"
-        for operator, s in shares.items()
-        if s["newly_hit"] >= settings.network.brake_min_devices
-        and s["newly_hit"] > limit * s["devices"]
+        f"{operator}: {shares[operator]['newly_hit']:,} of {shares[operator]['devices']:,} "
+        f"devices ({shares[operator]['newly_hit'] / shares[operator]['devices']:.1%}) newly "
+        "notified or blocked"
+        for operator in _over_brake(shares, settings)
     ]
-    if not over:
+    if limit is None or not over:
         return None
     return "; ".join(over) + f" (more than {limit:.1%} of an operator's devices)"
+
+
+def _over_brake(shares: dict[str, dict[str, int]], settings: Settings) -> list[str]:
+    """The operators whose share of devices newly notified or blocked trips the brake."""
+    limit = settings.network.brake_max_share
+    return [
+        operator
+        for operator, s in shares.items()
+        if limit is not None
+        and s["newly_hit"] >= settings.network.brake_min_devices
+        and s["newly_hit"] > limit * s["devices"]
+    ]
 
 
 def _hold(

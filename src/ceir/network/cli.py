@@ -17,7 +17,7 @@ from ceir.config import get_settings
 from ceir.db import session_scope
 from ceir.errors import FileRejected
 from ceir.network import service
-from ceir.network.classify import RunHeld, classify, confirm_held_run
+from ceir.network.classify import RunHeld, classify, confirm_held_run, dismiss_held_run
 from ceir.network.dumps import DumpReport, import_dump
 from ceir.network.signing import public_key_pem
 from ceir.network.subscribers import import_subscribers
@@ -120,20 +120,49 @@ def classify_command(
         int | None,
         typer.Option("--confirm-run", help="Let through run ID, held by the safety brake"),
     ] = None,
+    dismiss_run: Annotated[
+        int | None,
+        typer.Option("--dismiss-run", help="Refuse run ID, held by the safety brake"),
+    ] = None,
     supervisor: Annotated[
         str | None,
-        typer.Option("--supervisor", help="The supervisor (officer) confirming a held run"),
+        typer.Option(
+            "--supervisor", help="The supervisor (officer) confirming or dismissing a held run"
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="Why a held run is dismissed (kept in the audit log)"),
     ] = None,
 ) -> None:
     """Classify the devices seen up to DATE and write every operator's lists.
 
     A run that would newly notify or block too many of an operator's devices is held before
-    anything reaches the lists; a supervisor lets it through with --confirm-run ID --supervisor.
+    anything reaches the lists; a supervisor lets it through with --confirm-run ID --supervisor,
+    or refuses it (a damaged file) with --dismiss-run ID --supervisor NAME --reason TEXT.
     """
-    if (date is None) == (confirm_run is None):
-        raise typer.BadParameter("give either --date or --confirm-run")
-    if confirm_run is not None and not supervisor:
-        raise typer.BadParameter("--confirm-run needs --supervisor NAME (an officer's username)")
+    if sum(option is not None for option in (date, confirm_run, dismiss_run)) != 1:
+        raise typer.BadParameter("give one of --date, --confirm-run or --dismiss-run")
+    if (confirm_run is not None or dismiss_run is not None) and not supervisor:
+        raise typer.BadParameter("a held run needs --supervisor NAME (an officer's username)")
+    if dismiss_run is not None and not (reason or "").strip():
+        raise typer.BadParameter("--dismiss-run needs --reason TEXT (why the run is refused)")
+    if dismiss_run is not None:
+        with session_scope() as session:
+            set_aside = dismiss_held_run(
+                session,
+                run_id=dismiss_run,
+                supervisor=str(supervisor),
+                reason=str(reason),
+                actor=_actor(),
+            )
+        console.print(
+            f"Run {dismiss_run} dismissed: nothing of it reached the lists. Set aside: "
+            f"{', '.join(set_aside) or 'no file'}; import the corrected files and run the day "
+            "again with --date.",
+            markup=False,
+        )
+        return
     try:
         with session_scope() as session:
             if confirm_run is not None:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from ceir.bulk import insert_columns
 from ceir.config import Settings
 from ceir.db import utcnow
+from ceir.network import reasons
 from ceir.network.models import ClassificationRun, ListFile
 from ceir.network.rules import home_imsi_sql
 from ceir.network.signing import sign
@@ -33,59 +34,46 @@ GZIP_LEVEL = 3
 # How recently an (IMEI, IMSI) pair must have been seen to be notified or excepted.
 PAIR_WINDOW_DAYS = 30
 
-# A notified device is on the grey list: the text names the list, the reason, what to do and by
-# which date (the block date), in the words people in Kazakhstan know.
+# A notified device is on the grey list: the text names the list, the reason (in words and by its
+# code), the day the device was first found not compliant, what to do and by which date (the block
+# date), in the words people in Kazakhstan know.
 SMS_TEMPLATES = {
     "ru": (
-        "Устройство IMEI {imei} в сером списке ({reason}). Зарегистрируйте его до {date}, "
-        "иначе оно будет заблокировано в сетях Казахстана (чёрный список): ceir.kz"
+        "Устройство IMEI {imei} в сером списке ({reason}; код {code}, с {first_seen}). "
+        "Зарегистрируйте его до {date}, иначе оно будет заблокировано в сетях Казахстана "
+        "(чёрный список): ceir.kz"
     ),
     "kk": (
-        "IMEI {imei} құрылғысы сұр тізімде ({reason}). Оны {date} дейін тіркеңіз, әйтпесе ол "
-        "Қазақстан желілерінде бұғатталады (қара тізім): ceir.kz"
+        "IMEI {imei} құрылғысы сұр тізімде ({reason}; коды {code}, {first_seen} бастап). Оны "
+        "{date} дейін тіркеңіз, әйтпесе ол Қазақстан желілерінде бұғатталады (қара тізім): "
+        "ceir.kz"
     ),
     "en": (
-        "Device IMEI {imei} is on the grey list ({reason}). Register it before {date} or it "
-        "will be blocked on Kazakh networks (black list): ceir.kz"
+        "Device IMEI {imei} is on the grey list ({reason}; code {code}, since {first_seen}). "
+        "Register it before {date} or it will be blocked on Kazakh networks (black list): "
+        "ceir.kz"
     ),
-}
-REASON_WORDS = {
-    "ru": {
-        "not_registered": "нет в реестре",
-        "invalid_imei": "неверный IMEI",
-        "unknown_tac": "неизвестная модель",
-        "stolen": "в розыске",
-        "duplicate": "дубликат IMEI",
-    },
-    "kk": {
-        "not_registered": "тізілімде жоқ",
-        "invalid_imei": "жарамсыз IMEI",
-        "unknown_tac": "белгісіз модель",
-        "stolen": "іздеуде",
-        "duplicate": "IMEI көшірмесі",
-    },
-    "en": {
-        "not_registered": "not registered",
-        "invalid_imei": "invalid IMEI",
-        "unknown_tac": "unknown model",
-        "stolen": "reported stolen",
-        "duplicate": "duplicate IMEI",
-    },
 }
 
 # list kind -> (columns of the full list, key columns, compared columns, delta change words)
+# "appended": columns added later, after every earlier one (in a delta, after change_type), so
+# that readers by position keep working; they follow the others and are not compared (they
+# derive from `reasons` and from the state the block date comes from).
 KINDS: dict[str, dict[str, Any]] = {
     "block": {
         "columns": ["imei", "block_date", "reasons"],
         "key": ["imei"],
+        "appended": ["reason_code", "first_seen"],
     },
     "notification": {
         "columns": ["imei", "imsi", "msisdn", "block_date", "reasons", "language", "sms_text"],
         "key": ["imei", "imsi", "msisdn"],
+        "appended": ["reason_code", "first_seen"],
     },
     "exception": {
         "columns": ["imei", "imsi", "msisdn", "reason"],
         "key": ["imei", "imsi", "msisdn"],
+        "appended": [],
     },
 }
 
@@ -169,7 +157,9 @@ def _current_lists(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE now_block AS
-        SELECT o.operator, {imei_text} AS imei, n.block_date, n.reasons
+        SELECT o.operator, {imei_text} AS imei, n.block_date, n.reasons,
+               {reasons.primary_sql("n.reasons")} AS reason_code,
+               n.first_noncompliant AS first_seen
         FROM next_states n CROSS JOIN operators o LEFT JOIN raw_imeis raw_n ON raw_n.id = n.imei
         WHERE n.state = 'blocked'
         """
@@ -178,7 +168,9 @@ def _current_lists(
         f"""
         CREATE OR REPLACE TEMP TABLE notified_pairs AS
         SELECT s.operator, {imei_text} AS imei, s.imsi::VARCHAR AS imsi,
-               s.msisdn::VARCHAR AS msisdn, n.block_date, n.reasons
+               s.msisdn::VARCHAR AS msisdn, n.block_date, n.reasons,
+               {reasons.primary_sql("n.reasons")} AS reason_code,
+               n.first_noncompliant AS first_seen
         FROM next_states n JOIN sightings s ON s.imei = n.imei AND s.last_seen >= ?
         LEFT JOIN raw_imeis raw_n ON raw_n.id = n.imei
         WHERE n.state = 'notified' AND s.imsi IS NOT NULL
@@ -191,7 +183,7 @@ def _current_lists(
         CREATE OR REPLACE TEMP TABLE now_notification AS
         SELECT p.operator, p.imei, p.imsi, p.msisdn, p.block_date, p.reasons,
                coalesce(l.language, '{settings.default_language}') AS language,
-               {_sms_sql()} AS sms_text
+               {_sms_sql()} AS sms_text, p.reason_code, p.first_seen
         FROM notified_pairs p LEFT JOIN languages l ON l.msisdn = p.msisdn
         -- a notice needs a number to go to: rows without one are counted, not sent
         WHERE p.msisdn IS NOT NULL
@@ -257,19 +249,23 @@ def _attach_languages(db: Session, con: duckdb.DuckDBPyConnection, settings: Set
 
 
 def _sms_sql() -> str:
-    """The SMS text in the subscriber's language, naming the first reason and the block date."""
+    """The SMS text in the subscriber's language, naming the reason (words and code), the day
+    the device was first found not compliant and the block date."""
     cases = []
     for language, template in SMS_TEMPLATES.items():
         reason_case = (
-            "CASE split_part(p.reasons, '|', 1) "
+            "CASE p.reason_code "
             + " ".join(
-                f"WHEN '{code}' THEN '{word}'" for code, word in REASON_WORDS[language].items()
+                f"WHEN '{code.value}' THEN '{word}'"
+                for code, word in reasons.SMS_WORDS[language].items()
             )
             + " ELSE p.reasons END"
         )
         text = template.replace("'", "''").format(
             imei="' || p.imei || '",
             reason="' || " + reason_case + " || '",
+            code="' || coalesce(p.reason_code, p.reasons) || '",
+            first_seen="' || strftime(p.first_seen, '%d.%m.%Y') || '",
             date="' || strftime(p.block_date, '%d.%m.%Y') || '",
         )
         cases.append(f"WHEN '{language}' THEN '{text}'")
@@ -289,14 +285,14 @@ def _write(
     key: list[str] = spec["key"]
     name = f"{kind}_{variant}.csv.gz"
     path = target / name
-    select_columns = ", ".join(columns)
+    select_columns = ", ".join([*columns, *spec["appended"]])
     if variant == "full":
         query = (
             f"SELECT {select_columns} FROM now_{kind} WHERE operator = $op "
             f"ORDER BY {', '.join(key)}"
         )
     else:
-        query = _delta_sql(kind, columns, key)
+        query = _delta_sql(kind, columns, key, spec["appended"])
     # COPY answers with the number of rows it wrote: no second pass to count them. It writes
     # plain CSV, compressed here: DuckDB's own gzip ran at about 55 MB/s, a quarter of the whole
     # run's list step, where zlib at a fast level is several times quicker for 10% more bytes.
@@ -327,12 +323,14 @@ def _gzip(source: Path, target: Path) -> None:
         shutil.copyfileobj(plain, out, 1 << 20)
 
 
-def _delta_sql(kind: str, columns: list[str], key: list[str]) -> str:
-    """Changes against the operator's previous list, with a change_type column."""
+def _delta_sql(kind: str, columns: list[str], key: list[str], appended: list[str]) -> str:
+    """Changes against the operator's previous list, with a change_type column (and after it
+    the appended columns)."""
     compared = [c for c in columns if c not in key]
     join = " AND ".join(f"n.{k} IS NOT DISTINCT FROM o.{k}" for k in key)
     differs = " OR ".join(f"n.{c} IS DISTINCT FROM o.{c}" for c in compared) or "false"
     pick = ", ".join(f"coalesce(n.{c}, o.{c}) AS {c}" for c in columns)
+    after = "".join(f", coalesce(n.{c}, o.{c}) AS {c}" for c in appended)
     if kind == "block":
         change = (
             "CASE WHEN o.imei IS NULL THEN 'blocked' "
@@ -350,7 +348,7 @@ def _delta_sql(kind: str, columns: list[str], key: list[str]) -> str:
             "ELSE 'resolved' END"
         )
     return (
-        f"SELECT {pick}, {change} AS change_type "
+        f"SELECT {pick}, {change} AS change_type{after} "
         f"FROM (SELECT * FROM now_{kind} WHERE operator = $op) n "
         f"FULL JOIN (SELECT * EXCLUDE (run_id) FROM list_{kind} "
         f"WHERE operator = $op AND run_id = $base) o ON {join} "
@@ -368,7 +366,7 @@ def _replace_snapshot(
     base_run_id: int | None,
 ) -> None:
     """Keep the base run's lists (a re-run of this day needs them) and this run's."""
-    columns = ", ".join(spec["columns"])
+    columns = ", ".join([*spec["columns"], *spec["appended"]])
     con.execute(
         f"DELETE FROM list_{kind} WHERE operator = ? AND run_id IS DISTINCT FROM ?",
         [operator, base_run_id],

@@ -33,7 +33,8 @@ class OperatorImport(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     period_start: Mapped[dt.date] = mapped_column(Date)
     period_end: Mapped[dt.date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16))  # loaded | refused
+    # loaded | refused | dismissed (set aside with a held run a supervisor refused)
+    status: Mapped[str] = mapped_column(String(16))
     rows_total: Mapped[int] = mapped_column(Integer)
     distinct_imeis: Mapped[int] = mapped_column(Integer)
     checks: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -96,7 +97,7 @@ class DeviceStateChange(Base):
     old_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     new_state: Mapped[str] = mapped_column(String(16))  # notified | blocked | allowed
     reasons: Mapped[str] = mapped_column(String(128))
-    on_date: Mapped[dt.date] = mapped_column(Date)
+    on_date: Mapped[dt.date] = mapped_column(Date, index=True)  # open data counts by month
 
 
 class ClassificationRun(Base):
@@ -113,6 +114,10 @@ class ClassificationRun(Base):
     held_reason: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     confirmed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Or a supervisor refuses it (a damaged file): it never runs, and the days go on without it.
+    dismissed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    dismissed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    dismissed_reason: Mapped[str | None] = mapped_column(String(1024), nullable=True)
 
 
 class ListFile(Base):

@@ -50,6 +50,11 @@ CREATE TABLE IF NOT EXISTS list_exception (
 ALTER TABLE list_block ADD COLUMN IF NOT EXISTS run_id INTEGER;
 ALTER TABLE list_notification ADD COLUMN IF NOT EXISTS run_id INTEGER;
 ALTER TABLE list_exception ADD COLUMN IF NOT EXISTS run_id INTEGER;
+-- The reason's code and its evidence, appended to the block and notification lists.
+ALTER TABLE list_block ADD COLUMN IF NOT EXISTS reason_code VARCHAR;
+ALTER TABLE list_block ADD COLUMN IF NOT EXISTS first_seen DATE;
+ALTER TABLE list_notification ADD COLUMN IF NOT EXISTS reason_code VARCHAR;
+ALTER TABLE list_notification ADD COLUMN IF NOT EXISTS first_seen DATE;
 
 -- Classification runs whose DuckDB half committed; one whose relational half did not is undone.
 CREATE TABLE IF NOT EXISTS store_runs (run_id INTEGER, run_date DATE);

@@ -22,7 +22,9 @@ class CheckAnswer(BaseModel):
     query: str
     imei: str | None
     verdict: str
-    list_colour: str = Field(description="white, grey or black list")
+    list_colour: str | None = Field(
+        description="white, grey or black list; null for a mistyped number, which names no device"
+    )
     block_date: str | None
     reason: str | None = Field(description="why the IMEI is invalid")
     brand: str | None

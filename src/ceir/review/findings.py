@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ceir.i18n import gettext
+from ceir.network import reasons as block_reasons
 from ceir.review import reasons
 
 ALMATY = ZoneInfo("Asia/Almaty")
@@ -32,13 +33,7 @@ FINDINGS: dict[str, str] = {
     "number_not_seen": N_("The applicant's own number was never seen with this device."),
     "quota_used": N_("The applicant has used up this year's automatic registrations."),
 }
-CONDITIONS: dict[str, str] = {
-    "not_registered": N_("not registered"),
-    "stolen": N_("reported stolen"),
-    "invalid_imei": N_("invalid IMEI"),
-    "unknown_tac": N_("TAC not allocated"),
-    "duplicate": N_("one IMEI in several phones"),
-}
+CONDITIONS: dict[str, str] = {code.value: text for code, text in block_reasons.LABELS.items()}
 
 
 @dataclass(frozen=True)

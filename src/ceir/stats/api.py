@@ -27,6 +27,7 @@ class DatasetName(enum.StrEnum):
     APPLICATIONS = "applications"
     DECISION_TIMES = "decision_times"
     CHECKS = "checks"
+    REASONS = "reasons"
 
 
 def _cell(value: Any) -> str:

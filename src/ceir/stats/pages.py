@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from ceir.citizens.models import ApplicationKind
 from ceir.config import StatsSettings
 from ceir.i18n import LANGUAGES, get_translations, tidy
+from ceir.network.reasons import label as reason_label
 from ceir.registry.models import RegistrationSource
 from ceir.stats import service
 from ceir.stats.charts import Chart, Series, build
@@ -260,6 +261,52 @@ def build_charts(
     return charts
 
 
+def reason_months(data: service.Dataset, lang: str, threshold: int) -> list[dict[str, Any]]:
+    """The reasons dataset as one table per month, newest first, for the page.
+
+    Rows whose every number is withheld are left out: they say no more than their absence.
+    """
+    words = _Words(lang, threshold)
+    _ = words._
+    months: dict[str, list[dict[str, Any]]] = {}
+    for row in data.rows:
+        counts = [row[c] for c in service.REASON_COUNTS]
+        if all(value is None for value in counts):
+            continue
+        cells = [words.withheld if v is None else words.count(v) for v in counts]
+        share = row["overturned_share"]
+        cells.append(words.withheld if share is None else words.share(share))
+        months.setdefault(row["month"], []).append(
+            {
+                "reason": reason_label(row["reason"], lang),
+                "code": row["reason"],
+                "operator": _("operator unknown")
+                if row["operator"] == service.UNKNOWN_OPERATOR
+                else row["operator"],
+                "cells": cells,
+            }
+        )
+    return [
+        {
+            "title": format_date(dt.date.fromisoformat(f"{month}-01"), "LLLL y", locale=lang),
+            "rows": rows,
+        }
+        for month, rows in sorted(months.items(), reverse=True)
+    ]
+
+
+def reason_columns(lang: str) -> list[str]:
+    _ = get_translations(lang).gettext
+    return [
+        _("notified (grey list)"),
+        _("blocked (black list)"),
+        _("appeals"),
+        _("overturned"),
+        _("upheld"),
+        _("Share overturned"),
+    ]
+
+
 def dataset_titles(lang: str) -> dict[str, str]:
     _ = get_translations(lang).gettext
     return {
@@ -268,6 +315,7 @@ def dataset_titles(lang: str) -> dict[str, str]:
         "applications": _("Applications filed and decided per day"),
         "decision_times": _("Median time to a decision, by week"),
         "checks": _("Public checks per day, and the share that found an unregistered device"),
+        "reasons": _("Blocks and appeals by reason, operator and month"),
     }
 
 
@@ -291,6 +339,8 @@ def statistics_page(
         "period_end": words.day(period.end),
         "threshold": threshold,
         "charts": build_charts(datasets, period, lang, threshold),
+        "reason_months": reason_months(datasets["reasons"], lang, threshold),
+        "reason_columns": reason_columns(lang),
         "downloads": [
             (
                 name,

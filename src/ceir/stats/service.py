@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, distinct, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,9 +26,16 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from ceir.citizens.models import Application, ApplicationKind, ApplicationStatus
+from ceir.config import get_settings
 from ceir.db import utcnow
 from ceir.errors import InvalidInput
-from ceir.network.models import ClassificationRun
+from ceir.network import reasons as block_reasons
+from ceir.network.models import (
+    ClassificationRun,
+    DeviceNumber,
+    DeviceStateChange,
+    Subscriber,
+)
 from ceir.registry.models import Registration, RegistrationSource
 from ceir.stats.models import CheckCount
 
@@ -42,6 +49,7 @@ DATASETS: tuple[str, ...] = (
     "applications",
     "decision_times",
     "checks",
+    "reasons",
 )
 # The counts of a classification run that are published, in this order.
 ENFORCEMENT_MEASURES: tuple[str, ...] = (
@@ -299,6 +307,102 @@ def checks_per_day(db: DbLike, period: Period) -> dict[tuple[dt.date, str], int]
     return {(day, verdict): n for day, verdict, n in rows}
 
 
+def _months(period: Period) -> list[dt.date]:
+    """The first days of the months the period touches: months are published whole."""
+    months, day = [], period.start.replace(day=1)
+    while day <= period.end:
+        months.append(day)
+        day = (day + dt.timedelta(days=32)).replace(day=1)
+    return months
+
+
+def _whole_months(period: Period) -> Period:
+    last = _months(period)[-1]
+    return Period(
+        period.start.replace(day=1), (last + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(1)
+    )
+
+
+UNKNOWN_OPERATOR = "unknown"
+
+
+def _reason(codes: str | None) -> str:
+    reason = block_reasons.primary(codes)
+    return reason.value if reason else "other"
+
+
+def reason_events(db: DbLike, period: Period) -> dict[tuple[dt.date, str, str, str], int]:
+    """Devices newly notified or blocked, appeals filed, approved (the block overturned) and
+    rejected (upheld), by (month, reason, operator, event); months whole.
+
+    A device's operator is that of each number it was seen with when its state was set (from the
+    operators' subscriber data; a device seen on two networks counts on both); an appeal's is the
+    applicant's number's. An appeal's reason is the one its device was last notified or blocked
+    for; its outcome counts in the month it was filed.
+    """
+    months = _whole_months(period)
+    counts: dict[tuple[dt.date, str, str, str], int] = defaultdict(int)
+    operator = func.coalesce(Subscriber.operator, literal(UNKNOWN_OPERATOR))
+    change = DeviceStateChange
+    for on_date, state, codes, op, n in db.execute(
+        select(
+            change.on_date,
+            change.new_state,
+            change.reasons,
+            operator,
+            func.count(distinct(change.id)),
+        )
+        .select_from(change)
+        .outerjoin(DeviceNumber, DeviceNumber.imei == change.imei)
+        .outerjoin(Subscriber, Subscriber.msisdn == DeviceNumber.msisdn)
+        .where(
+            change.new_state.in_(("notified", "blocked")),
+            change.old_state.is_distinct_from(change.new_state),
+            change.on_date >= months.start,
+            change.on_date <= months.end,
+        )
+        .group_by(change.on_date, change.new_state, change.reasons, operator)
+    ).all():
+        counts[(on_date.replace(day=1), _reason(codes), op, str(state))] += n
+
+    last_reasons = (
+        select(change.reasons)
+        .where(change.imei == Application.imei1, change.new_state.in_(("notified", "blocked")))
+        .order_by(change.id.desc())
+        .limit(1)
+        .correlate(Application)
+        .scalar_subquery()
+    )
+    first, after = months.utc_bounds()
+    appeals = (
+        select(
+            _utc_hour(db, Application.created_at).label("hour"),
+            Application.status.label("status"),
+            last_reasons.label("codes"),
+            operator.label("operator"),
+        )
+        .select_from(Application)
+        .outerjoin(Subscriber, Subscriber.msisdn == Application.msisdn)
+        .where(
+            Application.kind == ApplicationKind.APPEAL.value,
+            Application.created_at >= first,
+            Application.created_at < after,
+        )
+        .subquery()
+    )
+    outcome = {"approved": "overturned", "rejected": "upheld"}
+    for hour, status, codes, op, n in db.execute(
+        select(
+            appeals.c.hour, appeals.c.status, appeals.c.codes, appeals.c.operator, func.count()
+        ).group_by(appeals.c.hour, appeals.c.status, appeals.c.codes, appeals.c.operator)
+    ).all():
+        month, reason = _hour_to_day(hour).replace(day=1), _reason(codes)
+        counts[(month, reason, op, "appeals")] += n
+        if status in outcome:
+            counts[(month, reason, op, outcome[status])] += n
+    return counts
+
+
 # -- published datasets --------------------------------------------------------------------------
 
 
@@ -387,12 +491,49 @@ def checks_dataset(db: DbLike, period: Period, threshold: int) -> Dataset:
     return data
 
 
+REASON_COUNTS: tuple[str, ...] = ("notified", "blocked", "appeals", "overturned", "upheld")
+
+
+def reasons_dataset(db: DbLike, period: Period, threshold: int) -> Dataset:
+    """Per month, reason and operator: devices notified and blocked, appeals, and how many of the
+    decided ones overturned the block. Every combination is a row, zeros too (withheld)."""
+    counts = reason_events(db, period)
+    data = Dataset(
+        "reasons",
+        period,
+        threshold,
+        ["month", "reason", "operator", *REASON_COUNTS, "overturned_share"],
+    )
+    operators = [*get_settings().network.operators, UNKNOWN_OPERATOR]
+    operators += sorted({op for _m, _r, op, _e in counts} - set(operators))
+    codes = [r.value for r in block_reasons.REASONS]
+    codes += sorted({r for _m, r, _o, _e in counts} - set(codes))
+    for month in _months(period):
+        for reason in codes:
+            for op in operators:
+                row: dict[str, Any] = {
+                    "month": month.strftime("%Y-%m"),
+                    "reason": reason,
+                    "operator": op,
+                }
+                for event in REASON_COUNTS:
+                    row[event] = _shown(counts.get((month, reason, op, event), 0), threshold)
+                over = counts.get((month, reason, op, "overturned"), 0)
+                upheld = counts.get((month, reason, op, "upheld"), 0)
+                # As with the checks' share: shown only when neither part is withheld.
+                shown = min(over, upheld) >= threshold
+                row["overturned_share"] = round(over / (over + upheld), 4) if shown else None
+                data.rows.append(row)
+    return data
+
+
 _BUILDERS = {
     "registrations": registrations_dataset,
     "enforcement": enforcement_dataset,
     "applications": applications_dataset,
     "decision_times": decision_times_dataset,
     "checks": checks_dataset,
+    "reasons": reasons_dataset,
 }
 
 
