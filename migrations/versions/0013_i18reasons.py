@@ -1,7 +1,7 @@
 """Held runs a supervisor dismisses (#18 item 5); state changes by day, for open data by reason
 
 Revision ID: 0012_i18reasons
-Revises: 0010_device_numbers
+Revises: 0012_i18travel
 Create Date: 2026-12-02 16:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_i18reasons"
-down_revision: str | None = "0010_device_numbers"
+down_revision: str | None = "0012_i18travel"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
