@@ -55,8 +55,11 @@ def chromium() -> Iterator[Any]:
     """Debian's chromium under Playwright (never a downloaded browser); skips loudly without it."""
     if not CHROMIUM.exists():
         pytest.skip(f"!!! {CHROMIUM} IS MISSING: browser tests did NOT run (apt install chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # The suite shares two cores with everything else: a page that renders in 1 s alone can take
+    # 10 s under load, and 5 s (Playwright's default) then fails a correct page.
+    expect.set_options(timeout=30_000)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True

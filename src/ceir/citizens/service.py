@@ -515,9 +515,21 @@ def file_registration(
     db.add(application)
     db.flush()
     _decide_automatically(db, application, settings, now)
+    if application.status == ApplicationStatus.IN_REVIEW:
+        _hold_while_in_review(db, application, keys, "registration", now)
     _audit_filing(db, application)
     db.flush()
     return application
+
+
+def _hold_while_in_review(
+    db: Session, application: Application, keys: list[str], reason: str, now: dt.datetime
+) -> None:
+    """Pause the block of a device whose owner waits for an officer: someone who came forward in
+    time is never blocked because the review outlasted the grace period. The decision ends it."""
+    for key in keys:
+        db.add(BlockPause(imei=key, reason=reason, reference=application.public_id, created_at=now))
+    journal.record(db, [(key, DeviceCode.UNDER_APPEAL) for key in keys])
 
 
 def file_appeal(
@@ -579,10 +591,7 @@ def file_appeal(
     for upload, content_type in zip(uploads, types, strict=True):
         db.add(store(settings.documents_dir, application.id, upload, content_type, now))
     if not check["confirmed"]:
-        db.add(
-            BlockPause(imei=key, reason="appeal", reference=application.public_id, created_at=now)
-        )
-        journal.record(db, [(key, DeviceCode.UNDER_APPEAL)])
+        _hold_while_in_review(db, application, [key], "appeal", now)
     _decide_automatically(db, application, settings, now)
     if application.status == ApplicationStatus.IN_REVIEW:
         _text_deadline(db, application, settings, now)
