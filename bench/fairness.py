@@ -222,7 +222,9 @@ def _write_reference(folder: Path, owners: list[Owner], start: dt.date) -> dict[
             out.writerow(["msisdn", "iin", "since", "language"])
             for owner in owners:
                 if owner.operator == code:
-                    out.writerow([owner.msisdn, owner.iin, "2020-01-01", "ru" if owner.n % 3 else "kk"])
+                    out.writerow(
+                        [owner.msisdn, owner.iin, "2020-01-01", "ru" if owner.n % 3 else "kk"]
+                    )
     return files
 
 
@@ -435,7 +437,9 @@ def _police(session: Session, owners: list[Owner], d: int, day: dt.date) -> None
 
 
 def _states(session: Session) -> dict[str, tuple[str, dt.date]]:
-    rows = session.execute(select(DeviceState.imei, DeviceState.state, DeviceState.first_noncompliant))
+    rows = session.execute(
+        select(DeviceState.imei, DeviceState.state, DeviceState.first_noncompliant)
+    )
     return {imei: (state, first) for imei, state, first in rows}
 
 
@@ -453,9 +457,7 @@ def _outcomes(session: Session, owners: list[Owner]) -> dict[str, Counter[str]]:
     return ever
 
 
-def run(
-    kind: str, count: int, days: int, seed: int = 7, damage: float = 0.3
-) -> dict[str, Any]:
+def run(kind: str, count: int, days: int, seed: int = 7, damage: float = 0.3) -> dict[str, Any]:
     figures = Figures(owners=count, days=days)
     start = dt.date.today() - dt.timedelta(days=days + 5)
     owners = _population(count, days, start, seed)
@@ -471,7 +473,12 @@ def run(
         begun = time.perf_counter()
         with db.session_factory(engine)() as session:
             create_officer(
-                session, SUPERVISOR, "Simulated supervisor", secrets.token_urlsafe(16), ["supervisor"], "sim"
+                session,
+                SUPERVISOR,
+                "Simulated supervisor",
+                secrets.token_urlsafe(16),
+                ["supervisor"],
+                "sim",
             )
             for tac, brand, model, name in MODELS:
                 add_tac(session, tac, brand, model, marketing_name=name)
