@@ -9,6 +9,7 @@ from ceir.citizens.models import (
     ApplicationEvent,
     CitizenSession,
     Document,
+    PendingDocument,
     SignInCode,
 )
 from ceir.db import Base
@@ -61,6 +62,7 @@ __all__ = [
     "OfficerSession",
     "OperatorImport",
     "OwnershipTransfer",
+    "PendingDocument",
     "Registration",
     "Sale",
     "SecondImeiCandidate",
