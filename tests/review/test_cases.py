@@ -292,3 +292,17 @@ def test_the_case_file_and_queue_show_no_internal_codes(
         # Codes such as `appeal`, `personal_import`, `system:auto-check` are Latin words too.
         assert english_words(html, allowed) == [], path
         assert other_language_phrases(html, lang) == [], path
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+def test_the_audit_log_has_no_untranslated_words(
+    desk: Callable[..., Desk], db_session: Session, lang: str
+) -> None:
+    from tests.untranslated import english_words, other_language_phrases
+
+    add_application_in_review(db_session, public_id="CASE0006")
+    desk("aliya").get("/officers/cases/CASE0006")  # something in the log
+    html = desk("audrey", "auditor").get(f"/officers/audit?lang={lang}").text
+    assert "officer.view_case" in html  # the log's own codes, searchable as they are
+    assert english_words(html, {"aliya", "audrey"}) == []
+    assert other_language_phrases(html, lang) == []

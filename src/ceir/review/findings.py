@@ -150,14 +150,14 @@ def source_text(source: str, lang: str) -> str:
 
 
 def actor_text(actor: str | None, lang: str) -> str:
-    """Who did something: the automatic check, an officer (by user name), the applicant."""
+    """Who did something: the automatic check, an officer (by user name), a citizen (by IIN)."""
     kind, _, name = (actor or "").partition(":")
     if actor == "system:auto-check":
         return gettext(lang, N_("automatic check"))
     if kind == "officer" and name:
         return name
-    if kind == "citizen":
-        return gettext(lang, N_("the applicant"))
+    if kind == "citizen" and name:
+        return gettext(lang, N_("citizen, IIN %(iin)s"), iin=name)
     return actor or ""
 
 

@@ -295,7 +295,6 @@ def _case_page(
             "note_text": lambda note: findings.note_text(note, select_language(request)),
             "pause_text": lambda p: findings.pause_text(p.reason, p.reference, lang),
             "source_text": lambda source: findings.source_text(source, lang),
-            "actor_text": lambda actor: findings.actor_text(actor, lang),
             "file_type": findings.file_type,
             "can_decide": in_review and officers.can(officer, Permission.DECIDE),
             "can_reassign": in_review and officers.can(officer, Permission.REASSIGN),
