@@ -268,6 +268,8 @@ def test_a_slow_upload_shows_progress_and_a_mistake_keeps_the_document(
         _fits(page)
         assert small_tap_targets(page) == []
         page.screenshot(path="/tmp/ceir-citizen-appeal-kept-360.png", full_page=True)
+        page.evaluate("document.querySelector('label[for=entered_on]').scrollIntoView()")
+        page.screenshot(path="/tmp/ceir-citizen-appeal-kept-ru.png")  # docs/screenshots
         cdp.send(
             "Network.emulateNetworkConditions",
             {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
