@@ -435,6 +435,22 @@ def test_a_refused_upload_is_not_kept_and_old_kept_ones_are_forgotten(
     assert list((citizen_settings.documents_dir / "pending").iterdir()) == []
 
 
+def test_a_kept_document_whose_file_is_gone_is_not_offered(
+    citizen: Citizen, db_session: Session, citizen_settings: Settings
+) -> None:
+    form = "/citizen/applications/new/appeal?lang=en"
+    citizen.post(
+        form,
+        {"imei": make_imei(TAC, 85), "entered_on": ""},
+        files={"receipt": ("receipt.pdf", TINY_PDF, "application/pdf")},
+    )
+    for path in (citizen_settings.documents_dir / "pending").iterdir():
+        path.unlink()
+    assert "receipt.pdf" not in citizen.client.get(form).text
+    db_session.expire_all()
+    assert db_session.scalars(select(PendingDocument)).all() == []
+
+
 def test_a_form_sent_after_the_session_ended_says_so_and_comes_back_to_the_form(
     citizen: Citizen, db_session: Session
 ) -> None:

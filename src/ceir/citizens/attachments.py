@@ -51,12 +51,17 @@ def purge(db: Session, settings: Settings, now: dt.datetime) -> None:
 def kept(db: Session, settings: Settings, iin: str, now: dt.datetime) -> dict[str, PendingDocument]:
     """The citizen's kept documents by kind (the newest of each), after forgetting old ones."""
     purge(db, settings, now)
-    found = db.scalars(
-        select(PendingDocument)
-        .where(PendingDocument.iin == iin)
-        .order_by(PendingDocument.uploaded_at, PendingDocument.id)
+    found = list(
+        db.scalars(
+            select(PendingDocument)
+            .where(PendingDocument.iin == iin)
+            .order_by(PendingDocument.uploaded_at, PendingDocument.id)
+        )
     )
-    return {document.kind: document for document in found if document.kind in KINDS}
+    # A row whose file is gone (a filing whose commit failed after the files were removed)
+    # would show a document that cannot be sent: forget it instead.
+    _forget(db, settings, [d for d in found if not _path(settings, d).is_file()])
+    return {d.kind: d for d in found if d.kind in KINDS and _path(settings, d).is_file()}
 
 
 def keep(
