@@ -116,6 +116,8 @@ class CitizenSettings(BaseModel):
     # Uploaded documents: at most this many bytes each, and this many per application.
     max_document_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_documents: int = Field(default=5, ge=1)
+    # Documents attached to a form that was sent back with a mistake are kept this long for it.
+    pending_document_hours: int = Field(default=24, ge=1)
     # An application awaiting an officer is decided within this many working days of its filing
     # (Monday to Friday, public holidays off); past it, it rises to the supervisors.
     decision_working_days: int = Field(default=10, ge=1)

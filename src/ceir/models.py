@@ -10,6 +10,7 @@ from ceir.citizens.models import (
     ApplicationEvent,
     CitizenSession,
     Document,
+    PendingDocument,
     SignInCode,
 )
 from ceir.db import Base
@@ -62,6 +63,7 @@ __all__ = [
     "OfficerSession",
     "OperatorImport",
     "OwnershipTransfer",
+    "PendingDocument",
     "PurchaseDeclaration",
     "Registration",
     "Sale",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ceir.audit.models import AuditEvent
-from ceir.citizens.models import Application, ApplicationEvent, Document
+from ceir.citizens.models import Application, ApplicationEvent, Document, PendingDocument
 from ceir.citizens.service import decide_application
 from ceir.config import Settings
 from ceir.eir.index import DeviceCode
@@ -58,6 +59,11 @@ def _appeal(
         {"imei": imei, "entered_on": entered.isoformat()},
         files={"boarding_pass": (name, document, "application/pdf")},
     )
+
+
+def _text(html: str) -> str:
+    """The page's words without its tags."""
+    return re.sub(r"<[^>]+>", "", html)
 
 
 def _application(db_session: Session, answer: object) -> Application:
@@ -344,17 +350,105 @@ def test_every_mistake_of_the_form_is_told_at_once_beside_its_field(citizen: Cit
     assert 'value="Redmi Note 14"' in page and f'value="{typo}"' in page
 
 
-def test_an_appeal_with_a_mistake_says_the_documents_must_be_attached_again(
-    citizen: Citizen,
+def test_an_appeal_with_a_mistake_keeps_its_documents_until_it_is_filed(
+    citizen: Citizen, db_session: Session, citizen_settings: Settings
 ) -> None:
+    imei = make_imei(TAC, 80)
+    add_device_state(db_session, imei, "blocked", first_noncompliant=CAME_BACK)
+    form = "/citizen/applications/new/appeal?lang=en"
     answer = citizen.post(
-        "/citizen/applications/new/appeal?lang=en",
-        {"imei": make_imei(TAC, 80), "entered_on": ""},
+        form,
+        {"imei": imei, "entered_on": ""},
         files={"boarding_pass": ("boarding.pdf", TINY_PDF, "application/pdf")},
     )
     assert answer.status_code == 422  # type: ignore[attr-defined]
-    assert 'id="entered_on-error"' in answer.text  # type: ignore[attr-defined]
-    assert "attach them again" in answer.text  # type: ignore[attr-defined]
+    page = answer.text  # type: ignore[attr-defined]
+    assert 'id="entered_on-error"' in page
+    assert "Attached: boarding.pdf (1 KB)" in _text(page) and 'id="documents-error"' not in page
+    # Still there on the form's next showing (another tab, or after signing in again)...
+    assert "Attached: boarding.pdf" in _text(citizen.client.get(form).text)
+    # ...and filed with the corrected form, which sends no file this time.
+    filed = citizen.post(form, {"imei": imei, "entered_on": CAME_BACK.isoformat()})
+    application = _application(db_session, filed)
+    [document] = db_session.scalars(
+        select(Document).where(Document.application_id == application.id)
+    ).all()
+    assert (document.kind, document.filename, document.size) == (
+        "boarding_pass",
+        "boarding.pdf",
+        len(TINY_PDF),
+    )
+    assert db_session.scalars(select(PendingDocument)).all() == []
+    assert list((citizen_settings.documents_dir / "pending").iterdir()) == []
+
+
+def test_a_kept_document_is_shown_and_removed_for_its_own_citizen_only(
+    make_citizen: Callable[[int], Citizen], db_session: Session
+) -> None:
+    add_tac(db_session, TAC, "Apple", "A3101", marketing_name="iPhone 17")
+    owner, other = make_citizen(1), make_citizen(2)
+    form = "/citizen/applications/new/appeal?lang=en"
+    owner.post(
+        form,
+        {"imei": make_imei(TAC, 83), "entered_on": ""},
+        files={"receipt": ("receipt.pdf", TINY_PDF, "application/pdf")},
+    )
+    assert "receipt.pdf" not in other.client.get(form).text
+    other.post(
+        "/citizen/applications/new/appeal/attachments/remove", {"kind": "receipt"}
+    )  # names only the other's own (none)
+    assert "Attached: receipt.pdf" in _text(owner.client.get(form).text)
+    removed = owner.post(
+        "/citizen/applications/new/appeal/attachments/remove?lang=en",
+        {"kind": "receipt", "imei": make_imei(TAC, 83), "entered_on": "2026-11-30"},
+    )
+    assert removed.status_code == 200  # type: ignore[attr-defined]
+    page = removed.text  # type: ignore[attr-defined]
+    assert "The document is removed." in page and "receipt.pdf" not in page
+    assert f'value="{make_imei(TAC, 83)}"' in page and 'value="2026-11-30"' in page
+    db_session.expire_all()
+    assert db_session.scalars(select(PendingDocument)).all() == []
+
+
+def test_a_refused_upload_is_not_kept_and_old_kept_ones_are_forgotten(
+    citizen: Citizen, db_session: Session, citizen_settings: Settings
+) -> None:
+    form = "/citizen/applications/new/appeal?lang=en"
+    refused = citizen.post(
+        form,
+        {"imei": make_imei(TAC, 84), "entered_on": ""},
+        files={"boarding_pass": ("boarding.pdf", b"MZ\x90\x00" + bytes(100), "application/pdf")},
+    )
+    assert "Only PDF, JPEG or PNG files are accepted." in refused.text  # type: ignore[attr-defined]
+    assert db_session.scalars(select(PendingDocument)).all() == []
+    citizen.post(
+        form,
+        {"imei": make_imei(TAC, 84), "entered_on": ""},
+        files={"boarding_pass": ("boarding.pdf", TINY_PDF, "application/pdf")},
+    )
+    db_session.expire_all()
+    [kept] = db_session.scalars(select(PendingDocument)).all()
+    hours = citizen_settings.citizens.pending_document_hours
+    kept.uploaded_at = kept.uploaded_at - dt.timedelta(hours=hours, minutes=1)
+    db_session.commit()
+    assert "boarding.pdf" not in citizen.client.get(form).text
+    assert list((citizen_settings.documents_dir / "pending").iterdir()) == []
+
+
+def test_a_kept_document_whose_file_is_gone_is_not_offered(
+    citizen: Citizen, db_session: Session, citizen_settings: Settings
+) -> None:
+    form = "/citizen/applications/new/appeal?lang=en"
+    citizen.post(
+        form,
+        {"imei": make_imei(TAC, 85), "entered_on": ""},
+        files={"receipt": ("receipt.pdf", TINY_PDF, "application/pdf")},
+    )
+    for path in (citizen_settings.documents_dir / "pending").iterdir():
+        path.unlink()
+    assert "receipt.pdf" not in citizen.client.get(form).text
+    db_session.expire_all()
+    assert db_session.scalars(select(PendingDocument)).all() == []
 
 
 def test_a_form_sent_after_the_session_ended_says_so_and_comes_back_to_the_form(

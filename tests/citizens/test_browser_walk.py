@@ -36,6 +36,7 @@ LEFT, CAME_BACK = TODAY - dt.timedelta(days=30), TODAY - dt.timedelta(days=10)
 TRAVELLER = (make_iin(serial=500), "77015550001")
 BLOCKED_OWNER = (make_iin(serial=600), "77015550002")
 OWNER = (make_iin(serial=700), "77015550003")
+APPELLANT = (make_iin(serial=800), "77015550004")
 OWNED_PHONE = make_imei(TAC, 9)
 
 
@@ -48,10 +49,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Engi
     with db.session_factory(engine)() as session:
         add_tac(session, TAC, "Apple", "A3101", marketing_name="iPhone 17")
         add_owned_device(session, OWNER[0], [OWNED_PHONE])
-        for iin, msisdn in (TRAVELLER, BLOCKED_OWNER, OWNER):
+        for iin, msisdn in (TRAVELLER, BLOCKED_OWNER, OWNER, APPELLANT):
             add_subscriber(session, msisdn, iin)
         add_trip(session, TRAVELLER[0], LEFT, CAME_BACK)
-        for serial in (2, 3):
+        for serial in (2, 3, 4):
             add_device_state(
                 session, make_imei(TAC, serial), "blocked", first_noncompliant=CAME_BACK
             )
@@ -221,5 +222,61 @@ def test_reporting_ones_own_phone_lost_asks_first_and_names_the_consequence(
         assert small_tap_targets(page) == []
         page.get_by_role("button", name="Да, заблокировать телефон").click()
         expect(page.locator(".status--rejected")).to_contain_text("Заявлено утерянным")
+    finally:
+        context.close()
+
+
+def test_a_slow_upload_shows_progress_and_a_mistake_keeps_the_document(
+    browser: object, server: tuple[str, Engine], tmp_path: Path
+) -> None:
+    from playwright.sync_api import Browser, expect
+
+    base, engine = server
+    assert isinstance(browser, Browser)
+    receipt = tmp_path / "receipt.pdf"
+    receipt.write_bytes(TINY_PDF + b"%" * 300_000)  # 300 KB: seconds on a slow 3G uplink
+    context = browser.new_context(viewport=PHONE, locale="ru")
+    page = context.new_page()
+    try:
+        _sign_in(page, base, engine, *APPELLANT)
+        page.goto(f"{base}/citizen/applications/new/appeal?lang=ru")
+        page.locator("#imei").fill(make_imei(TAC, 4))
+        page.locator("#receipt").set_input_files(str(receipt))  # the day of entry forgotten
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send(
+            "Network.emulateNetworkConditions",
+            {
+                "offline": False,
+                "latency": 150,
+                "downloadThroughput": 200_000,
+                "uploadThroughput": 60_000,
+            },
+        )
+        page.get_by_role("button", name="Отправить").click()
+        progress = page.locator("progress")
+        expect(progress).to_be_visible()
+        page.wait_for_function(
+            "() => { const p = document.querySelector('progress');"
+            " return p && p.value > 0 && p.value < 100; }"
+        )
+        expect(page.locator("[data-progress-text]")).to_contain_text("Отправлено")
+        # The form comes back with its mistake, and the document is kept on the server.
+        expect(page.locator("#entered_on-error")).to_be_visible(timeout=60_000)
+        expect(page.locator("#receipt-kept")).to_contain_text("receipt.pdf")
+        assert page.locator("#form-error").evaluate("e => e === document.activeElement")
+        _fits(page)
+        assert small_tap_targets(page) == []
+        page.screenshot(path="/tmp/ceir-citizen-appeal-kept-360.png", full_page=True)
+        page.evaluate("document.querySelector('label[for=entered_on]').scrollIntoView()")
+        page.screenshot(path="/tmp/ceir-citizen-appeal-kept-ru.png")  # docs/screenshots
+        cdp.send(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
+        page.locator("#entered_on").fill(CAME_BACK.isoformat())
+        page.get_by_role("button", name="Отправить").click()
+        expect(page.locator(".application-status")).to_contain_text("На рассмотрении")
+        expect(page.locator("main")).to_contain_text("receipt")
     finally:
         context.close()

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from ceir.audit.models import AuditEvent
 from tests.review.conftest import Desk
 
-ROW = re.compile(r"<dt>Action</dt><dd>([^<]+)</dd>")
+ROW = re.compile(r"<dt>Action</dt><dd[^>]*>([^<]+)</dd>")
 
 
 def _event(session: Session, at: dt.datetime, actor: str, action: str, object_id: str) -> None:

@@ -21,6 +21,7 @@ from tests.factories import (
     add_trip,
     make_iin,
     make_imei,
+    register_device,
 )
 from tests.review.conftest import Desk
 
@@ -252,3 +253,56 @@ def test_the_case_history_names_decision_reasons_in_the_officers_language(
     for lang, words in (("ru", "Покупка устройства за рубежом"), ("kk", "шетелде сатып алынғаны")):
         text = aliya.get(f"/officers/cases/CASE0004?lang={lang}").text
         assert words in text and "purchase_abroad_confirmed" not in text, lang
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+def test_the_case_file_and_queue_show_no_internal_codes(
+    desk: Callable[..., Desk], db_session: Session, settings: Settings, lang: str
+) -> None:
+    """A paused block, a registration, the automatic check's entries, a document: all in words."""
+    from ceir.citizens.models import ApplicationEvent
+    from ceir.network.models import BlockPause
+    from tests.untranslated import english_words, other_language_phrases
+
+    imei = make_imei("35467819", 79)
+    add_device_state(db_session, imei, "blocked")
+    register_device(db_session, [imei], source="personal_import")
+    application = add_application_in_review(
+        db_session, public_id="CASE0005", imei=imei, kind="appeal"
+    )
+    at = application.created_at
+    db_session.add_all(
+        [
+            BlockPause(imei=imei[:14], reason="appeal", reference="CASE0005", created_at=at),
+            ApplicationEvent(
+                application_id=application.id,
+                at=at,
+                actor="system:auto-check",
+                status="in_review",
+                note="no_entry_in_period",
+            ),
+        ]
+    )
+    db_session.commit()
+    add_application_document(db_session, settings.documents_dir, application)
+    aliya = desk("aliya", "reviewer", "supervisor")
+    allowed = {"CASE0005", "aliya"}  # the case's id and the officer's user name
+    for path in ("/officers/cases/CASE0005", "/officers/queue"):
+        html = aliya.get(f"{path}?lang={lang}").text
+        # Codes such as `appeal`, `personal_import`, `system:auto-check` are Latin words too.
+        assert english_words(html, allowed) == [], path
+        assert other_language_phrases(html, lang) == [], path
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+def test_the_audit_log_has_no_untranslated_words(
+    desk: Callable[..., Desk], db_session: Session, lang: str
+) -> None:
+    from tests.untranslated import english_words, other_language_phrases
+
+    add_application_in_review(db_session, public_id="CASE0006")
+    desk("aliya").get("/officers/cases/CASE0006")  # something in the log
+    html = desk("audrey", "auditor").get(f"/officers/audit?lang={lang}").text
+    assert "officer.view_case" in html  # the log's own codes, searchable as they are
+    assert english_words(html, {"aliya", "audrey"}) == []
+    assert other_language_phrases(html, lang) == []

@@ -138,3 +138,15 @@ def test_police_forms_need_the_sessions_token(police: Desk, citizens_report: Dev
     assert forged.status_code == 403
     anonymous = TestClient(police.client.app, base_url="https://testserver")
     assert anonymous.post("/officers/stolen", data={"imei": UNREGISTERED}).status_code == 401
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+def test_the_police_desk_has_no_untranslated_words(
+    police: Desk, citizens_report: DeviceReport, lang: str
+) -> None:
+    from tests.untranslated import english_words, other_language_phrases
+
+    html = police.get(f"/officers/stolen?lang={lang}").text
+    assert "KUI-5" in html
+    assert english_words(html, {"petrov"}) == []
+    assert other_language_phrases(html, lang) == []

@@ -47,7 +47,7 @@ MESSAGES = {
     "rate_limited": N_("Too many attempts. Try again in %(minutes)s min."),
     "wrong_code": N_("Wrong code. Attempts left: %(left)s."),
     "expired": N_("This code has expired or is used up. Ask for a new one."),
-    "attach_again": N_("The files were not kept: attach them again before you send the form."),
+    "attachment_removed": N_("The document is removed."),
     "session_ended": N_(
         "Your session has ended, so what you sent was not saved. Sign in again: you will come "
         "back to the page you were on."

@@ -116,3 +116,22 @@ class Document(Base):
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     uploaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class PendingDocument(Base):
+    """A document attached to a form that is not sent yet: kept across a mistake or a sign-in.
+
+    Tied to the citizen (IIN), not to the session, so that signing in again after the session
+    ran out still finds it; one per kind of document; gone once the form is sent, the citizen
+    removes it or signs out, or it is older than `citizens.pending_document_hours`.
+    """
+
+    __tablename__ = "pending_documents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random hex; the file name
+    iin: Mapped[str] = mapped_column(String(12), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # boarding_pass | receipt
+    filename: Mapped[str] = mapped_column(String(256))
+    content_type: Mapped[str] = mapped_column(String(64))  # found from the content
+    size: Mapped[int] = mapped_column(Integer)
+    uploaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)

@@ -18,7 +18,7 @@ from ceir.audit import service as audit
 from ceir.check.presentation import describe as describe_check
 from ceir.check.presentation import reason_words
 from ceir.check.service import check_imei
-from ceir.citizens import auth, second_imei
+from ceir.citizens import attachments, auth, second_imei
 from ceir.citizens import service as citizens
 from ceir.citizens.deps import (
     AREA,
@@ -37,7 +37,7 @@ from ceir.citizens.deps import (
     secure,
     session_of,
 )
-from ceir.citizens.documents import Upload, path_of
+from ceir.citizens.documents import DocumentRefused, Upload, path_of
 from ceir.citizens.models import Application, CitizenSession
 from ceir.db import utcnow
 from ceir.errors import InvalidInput, NotFound
@@ -175,8 +175,9 @@ def enter_code(
 
 
 @router.post("/sign-out", response_class=HTMLResponse, dependencies=[CitizenCsrf])
-def sign_out(db: Db, session: CurrentCitizen) -> Response:
+def sign_out(request: Request, db: Db, session: CurrentCitizen) -> Response:
     auth.end_session(db, session, utcnow())
+    attachments.discard(db, settings_of(request), session.iin)  # nothing of theirs stays behind
     response = redirect(SIGN_IN)
     response.delete_cookie(SESSION_COOKIE, path="/citizen")
     return response
@@ -312,8 +313,10 @@ def file_registration(
 
 
 @router.get("/applications/new/appeal", response_class=HTMLResponse)
-def appeal_form(request: Request, session: CurrentCitizen) -> Response:
-    return render(request, "citizen/new_appeal.html", session, form={})
+def appeal_form(request: Request, db: Db, session: CurrentCitizen) -> Response:
+    # Documents kept from an earlier try (a mistake, or a session that ran out) are shown again.
+    attached = attachments.kept(db, settings_of(request), session.iin, utcnow())
+    return render(request, "citizen/new_appeal.html", session, form={}, attached=attached)
 
 
 def _read(upload: UploadFile | None, kind: str, limit: int) -> Upload | None:
@@ -336,17 +339,22 @@ def file_appeal(
 ) -> Response:
     settings = settings_of(request)
     limit = settings.citizens.max_document_bytes
+    now = utcnow()
     form = {"imei": imei, "entered_on": entered_on, "travel_from": travel_from}
-    uploads = [
-        u
-        for u in (_read(boarding_pass, "boarding_pass", limit), _read(receipt, "receipt", limit))
-        if u is not None
-    ]
     problems: list[citizens.ApplicationRefused] = []
+    # Every acceptable document is kept at once, so that a mistake elsewhere on the form does
+    # not cost the person the upload; a refused one is said beside the documents.
+    for upload in (_read(boarding_pass, "boarding_pass", limit), _read(receipt, "receipt", limit)):
+        if upload is not None:
+            try:
+                attachments.keep(db, settings, session.iin, upload, now)
+            except DocumentRefused as exc:
+                problems.append(citizens.ApplicationRefused(exc.reason, field="documents"))
+    attached = attachments.kept(db, settings, session.iin, now)
     entered = _date(entered_on, "entered_on", problems)
     left = _date(travel_from, "travel_from", problems)
-    problems += citizens.form_problems({"imei": imei}, entered, left, utcnow())
-    if not uploads:
+    problems += citizens.form_problems({"imei": imei}, entered, left, now)
+    if not attached and not any(p.field == "documents" for p in problems):
         problems.append(citizens.ApplicationRefused("document_required", field="documents"))
     try:
         if problems or entered is None:
@@ -357,17 +365,52 @@ def file_appeal(
             imei=imei,
             entered_on=entered,
             travel_from=left,
-            uploads=uploads,
+            uploads=attachments.read(settings, list(attached.values())),
             language=select_language(request),
             settings=settings,
+            now=now,
         )
     except citizens.ApplicationRefused as exc:
         errors = _errors(request, problems or [exc])
-        if uploads and "documents" not in errors:
-            # A browser never fills a file field for the person: say so rather than drop them.
-            errors["documents"] = message(request, "attach_again")
-        return render(request, "citizen/new_appeal.html", session, 422, errors=errors, form=form)
+        return render(
+            request,
+            "citizen/new_appeal.html",
+            session,
+            422,
+            errors=errors,
+            form=form,
+            attached=attached,
+        )
+    attachments.discard(db, settings, session.iin)
     return redirect(f"/citizen/applications/{application.public_id}")
+
+
+@router.post(
+    "/applications/new/appeal/attachments/remove",
+    response_class=HTMLResponse,
+    dependencies=[CitizenCsrf],
+)
+def remove_attachment(
+    request: Request,
+    db: Db,
+    session: CurrentCitizen,
+    kind: Annotated[str, Form(max_length=32)] = "",
+    imei: Annotated[str, Form(max_length=64)] = "",
+    entered_on: Annotated[str, Form(max_length=16)] = "",
+    travel_from: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    """Take back a kept document; the form comes back with what was entered in it."""
+    settings = settings_of(request)
+    attachments.remove(db, settings, session.iin, kind)
+    form = {"imei": imei, "entered_on": entered_on, "travel_from": travel_from}
+    return render(
+        request,
+        "citizen/new_appeal.html",
+        session,
+        form=form,
+        attached=attachments.kept(db, settings, session.iin, utcnow()),
+        notice=message(request, "attachment_removed"),
+    )
 
 
 @router.get("/applications/{public_id}", response_class=HTMLResponse)

@@ -21,7 +21,7 @@ from ceir.config import Settings
 from ceir.db import utcnow
 from ceir.errors import Forbidden
 from ceir.i18n import LANGUAGES, get_translations
-from ceir.review import officers, reasons
+from ceir.review import findings, officers, reasons
 from ceir.review.models import Role
 from ceir.review.officers import Permission, SignedIn
 from ceir.web.deps import Db as Db  # re-exported for the pages
@@ -177,6 +177,7 @@ def render(
         "local_time": local_time,
         "waiting": lambda delta: waiting_text(delta, lang),
         "reason_text": lambda code: reasons.reason_text(code, lang) if code else "—",
+        "actor_text": lambda actor: findings.actor_text(actor, lang),
         **(context or {}),
     }
     response = templates.TemplateResponse(request, template, full, status_code=status)

@@ -35,6 +35,17 @@ FINDINGS: dict[str, str] = {
 }
 CONDITIONS: dict[str, str] = {code.value: text for code, text in block_reasons.LABELS.items()}
 
+# Why a block is held (network.models.BlockPause.reason), and where a registration came from.
+PAUSES: dict[str, str] = {"appeal": N_("because of appeal %(reference)s")}
+SOURCES: dict[str, str] = {
+    "importer_declaration": N_("importer's declaration"),
+    "customs": N_("customs"),
+    "personal_import": N_("personal import"),
+    "appeal": N_("approved appeal"),
+    "amnesty": N_("amnesty"),
+}
+FILE_TYPES = {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG"}
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -119,3 +130,31 @@ def conditions_text(codes: str | None, lang: str) -> str:
         gettext(lang, CONDITIONS[c]) if c in CONDITIONS else c for c in (codes or "").split("|")
     ]
     return ", ".join(w for w in words if w)
+
+
+def pause_text(reason: str, reference: str | None, lang: str) -> str:
+    """Why a block is paused, in words: `appeal` -> "because of appeal K7..."."""
+    if reason in PAUSES:
+        return gettext(lang, PAUSES[reason], reference=reference or "—")
+    return reason
+
+
+def source_text(source: str, lang: str) -> str:
+    """A registration's source in words."""
+    return gettext(lang, SOURCES[source]) if source in SOURCES else source
+
+
+def actor_text(actor: str | None, lang: str) -> str:
+    """Who did something: the automatic check, an officer (by user name), a citizen (by IIN)."""
+    kind, _, name = (actor or "").partition(":")
+    if actor == "system:auto-check":
+        return gettext(lang, N_("automatic check"))
+    if kind == "officer" and name:
+        return name
+    if kind == "citizen" and name:
+        return gettext(lang, N_("citizen, IIN %(iin)s"), iin=name)
+    return actor or ""
+
+
+def file_type(content_type: str) -> str:
+    return FILE_TYPES.get(content_type, content_type)

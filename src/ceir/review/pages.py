@@ -265,6 +265,7 @@ def _case_page(
 ) -> Response:
     case_file = queue.case(db, public_id, signed.officer)
     application = case_file.application
+    lang = select_language(request)
     officer = signed.officer
     in_review = application.status == ApplicationStatus.IN_REVIEW
     decided = application.status in (ApplicationStatus.APPROVED, ApplicationStatus.REJECTED)
@@ -292,6 +293,9 @@ def _case_page(
             ),
             "conditions": lambda codes: findings.conditions_text(codes, select_language(request)),
             "note_text": lambda note: findings.note_text(note, select_language(request)),
+            "pause_text": lambda p: findings.pause_text(p.reason, p.reference, lang),
+            "source_text": lambda source: findings.source_text(source, lang),
+            "file_type": findings.file_type,
             "can_decide": in_review and officers.can(officer, Permission.DECIDE),
             "can_reassign": in_review and officers.can(officer, Permission.REASSIGN),
             "can_reverse": decided and officers.can(officer, Permission.REVERSE),
