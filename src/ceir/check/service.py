@@ -7,6 +7,7 @@ import enum
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -132,8 +133,18 @@ def check_imei(db: Session | Connection, query: str) -> CheckResult:
     try:
         imei = identifiers.parse_imei(query)
     except identifiers.IdentifierError as exc:
-        return CheckResult(query, Verdict.INVALID, invalid_code=exc.code, invalid_reason=str(exc))
+        return invalid(query, exc)
     facts = db.execute(_FACTS, {"imei_key": int(imei.key), "tac": imei.tac, "imei": imei.key}).one()
+    return result_from_facts(query, imei, tuple(facts))
+
+
+def invalid(query: str, exc: identifiers.IdentifierError) -> CheckResult:
+    return CheckResult(query, Verdict.INVALID, invalid_code=exc.code, invalid_reason=str(exc))
+
+
+def result_from_facts(query: str, imei: identifiers.Imei, facts: tuple[Any, ...]) -> CheckResult:
+    """The check's answer from one row shaped as `_FACTS` returns it, wherever the row came from
+    (the database, or the in-memory index of `ceir.check.memory`): one rule for both."""
     (source, registered_at, tac, brand, model, marketing_name, device_type) = facts[:7]
     stolen, state, block_date, reasons, paused, in_review = facts[7:]
     result = _result(
