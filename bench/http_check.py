@@ -156,7 +156,7 @@ class Server:
             self.process = subprocess.Popen(
                 self.command, env=self.env, stdout=out, stderr=out, start_new_session=True
             )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a busy machine starts workers slowly
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 log = self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
@@ -172,7 +172,7 @@ class Server:
                 conn.close()
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"ceir serve did not answer /healthz within 60 s; see {self.log}")
+        raise RuntimeError(f"ceir serve did not answer /healthz within 180 s; see {self.log}")
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
