@@ -13,6 +13,9 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from ceir import identifiers
+from ceir.audit.models import ImportBatch
+from ceir.eir import journal
+from ceir.network import enforcement
 from ceir.network.models import ClassificationRun, ListFile
 from ceir.registry.models import Device, DeviceImei, Registration
 from ceir.tac.models import TacModel
@@ -35,6 +38,12 @@ def add_tac(
         updated_at=dt.datetime.now(dt.UTC),
     )
     session.add(row)
+    # As a TAC file's import records its batch: the public check's index then reloads models.
+    session.add(
+        ImportBatch(
+            kind="tac", filename="factory", sha256="0" * 64, actor="test", started_at=row.updated_at
+        )
+    )
     session.commit()
     return row
 
@@ -207,6 +216,9 @@ def add_device_state(
             updated_run=1,
         )
     )
+    session.flush()
+    # A state written outside a run reaches the real-time index and the public check by journal.
+    journal.record(session, enforcement.codes_now(session, [identifiers.parse_imei(imei).key]))
     session.commit()
 
 

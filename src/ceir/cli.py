@@ -318,6 +318,9 @@ def serve(
         workers=workers,
         log_level="warning",
         access_log=False,
+        # uvicorn's 5 s: on a busy machine a worker still importing was killed and started again
+        # in a loop (each worker also builds the public check's index at start).
+        timeout_worker_healthcheck=60,
     )
 
 

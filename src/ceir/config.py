@@ -209,6 +209,9 @@ class Settings(BaseSettings):
 
     # Public IMEI check: requests per minute per client (IP address) on the page and the JSON API.
     public_rate_limit_per_minute: int = Field(default=30, ge=0)
+    # Answer the public check from an in-memory index per worker (ceir.check.memory) instead of
+    # the database; the database still answers for devices changed since the index was built.
+    check_from_memory: bool = True
     # Proxies whose X-Forwarded-For we believe; empty means use the socket's peer address only.
     trusted_proxies: list[str] = Field(default_factory=list)
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ceir.config import Settings
 from ceir.web.app import create_app
-from tests.factories import add_tac, make_imei, register_device
+from tests.factories import add_run, add_tac, make_imei, register_device
 
 
 def test_registered_imei_shows_source_date_and_model(
@@ -154,6 +154,7 @@ def test_enforcement_states_show_as_blocked_stolen_and_a_block_date(
         StolenDevice(imei=stolen[:14], reported_at=dt.datetime.now(dt.UTC), source="police")
     )
     db_session.commit()
+    add_run(db_session)  # states come from a run: the check's index is then rebuilt
 
     answers = {
         i: app_client.get(f"/api/v1/imei/{i}?lang=ru").json() for i in (blocked, notified, stolen)

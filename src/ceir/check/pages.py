@@ -61,7 +61,8 @@ def check_page(
         },
     }
     if imei is not None:
-        result = check_imei(db, imei)
+        memory = request.app.state.check_memory
+        result = memory.check(db.connection(), imei) if memory else check_imei(db, imei)
         request.app.state.metrics.checks.labels(result.verdict.value).inc()
         if request.app.state.check_tally.add(result.verdict):
             request.app.state.check_tally.flush(request.app.state.engine)

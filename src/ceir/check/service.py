@@ -7,6 +7,7 @@ import enum
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -111,7 +112,8 @@ _FACTS = text(
            tm.tac, tm.brand, tm.model, tm.marketing_name, tm.device_type,
            sd.imei, ds.state, ds.block_date, ds.reasons, ds.first_noncompliant,
            EXISTS (SELECT 1 FROM block_pauses bp
-                   WHERE bp.imei = :imei AND bp.ended_at IS NULL) AS paused,
+                   WHERE bp.imei = :imei AND bp.ended_at IS NULL
+                     AND bp.reason <> 'registration') AS paused,
            EXISTS (SELECT 1 FROM applications a
                    WHERE a.status = 'in_review' AND (a.imei1 = :imei OR a.imei2 = :imei))
                AS in_review
@@ -147,8 +149,18 @@ def check_imei(db: Session | Connection, query: str) -> CheckResult:
     try:
         imei = identifiers.parse_imei(query)
     except identifiers.IdentifierError as exc:
-        return CheckResult(query, Verdict.INVALID, invalid_code=exc.code, invalid_reason=str(exc))
+        return invalid(query, exc)
     facts = db.execute(_FACTS, {"imei_key": int(imei.key), "tac": imei.tac, "imei": imei.key}).one()
+    return result_from_facts(query, imei, tuple(facts))
+
+
+def invalid(query: str, exc: identifiers.IdentifierError) -> CheckResult:
+    return CheckResult(query, Verdict.INVALID, invalid_code=exc.code, invalid_reason=str(exc))
+
+
+def result_from_facts(query: str, imei: identifiers.Imei, facts: tuple[Any, ...]) -> CheckResult:
+    """The check's answer from one row shaped as `_FACTS` returns it, wherever the row came from
+    (the database, or the in-memory index of `ceir.check.memory`): one rule for both."""
     (source, registered_at, tac, brand, model, marketing_name, device_type) = facts[:7]
     stolen, state, block_date, state_reasons, first_seen, paused, in_review = facts[7:]
     result = _result(

@@ -741,13 +741,13 @@ def decide_application(
         raise DecisionRefused(f"Application {application.public_id} is already {target.value}.")
     if before == ApplicationStatus.WITHDRAWN:
         raise DecisionRefused(f"Application {application.public_id} was withdrawn.")
-    paused = _end_pauses(db, application, now)
+    _end_pauses(db, application, now)
     db.flush()
     if approve:
         _register(db, application, actor, now)
     elif before == ApplicationStatus.APPROVED:
         _revoke(db, application, actor, now)
-    elif paused:
+    else:  # paused or not: the public check stops saying "under review" (ceir.check.memory)
         journal.record(db, enforcement.codes_now(db, _keys_of(application)))
     application.status = target.value
     application.decision_reason = reason.strip()[:64]

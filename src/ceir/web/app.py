@@ -20,6 +20,7 @@ from ceir import __version__
 from ceir.borders import api as borders_api
 from ceir.check import api as check_api
 from ceir.check import pages as check_pages
+from ceir.check.memory import MemoryCheck
 from ceir.citizens import abroad_pages as citizen_abroad_pages
 from ceir.citizens import device_pages as citizen_device_pages
 from ceir.citizens import pages as citizen_pages
@@ -48,8 +49,12 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    if app.state.check_memory is not None:
+        app.state.check_memory.start()  # ready before the first checks, mostly
     yield
-    app.state.check_tally.flush(app.state.engine)  # counts of checks not yet written
+    app.state.check_tally.flush(app.state.engine)
+    if app.state.check_memory is not None:
+        app.state.check_memory.close()  # counts of checks not yet written
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -73,7 +78,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.metrics = Metrics()
     app.state.metrics.registry.register(eir_sync.CentralCollector(app.state.settings, engine))
     app.state.check_tally = CheckTally()
+    app.state.check_memory = (
+        MemoryCheck(app.state.read_engine) if settings.check_from_memory else None
+    )
 
+    app.add_middleware(check_api.CheckFastPath, owner=app)  # innermost: guarded and counted
     app.add_middleware(RequestGuard, limits=body_limits(settings.citizens.max_document_bytes))
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     add_api_docs(app)
