@@ -1,7 +1,7 @@
 """pending_documents: documents attached to a citizen's form that is not sent yet
 
 Revision ID: 0012_i15screens
-Revises: 0013_i18reasons
+Revises: 0012_i18reasons
 Create Date: 2026-12-02 16:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_i15screens"
-down_revision: str | None = "0013_i18reasons"
+down_revision: str | None = "0012_i18reasons"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

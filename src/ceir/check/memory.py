@@ -73,9 +73,7 @@ _STATES = text(
 )
 _STOLEN = text("SELECT imei FROM stolen_devices WHERE cancelled_at IS NULL")
 # A registration under review pauses the block too, but the check names it as such (in_review).
-_PAUSED = text(
-    "SELECT imei FROM block_pauses WHERE ended_at IS NULL AND reason <> 'registration'"
-)
+_PAUSED = text("SELECT imei FROM block_pauses WHERE ended_at IS NULL AND reason <> 'registration'")
 _IN_REVIEW = text("SELECT imei1, imei2 FROM applications WHERE status = 'in_review'")
 _TACS = text("SELECT tac, brand, model, marketing_name, device_type FROM tac_models")
 
