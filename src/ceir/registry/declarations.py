@@ -36,6 +36,7 @@ from ceir.importing import (
     CsvTable,
     Importer,
     ImportReport,
+    ImportRun,
     Progress,
     RowError,
     Stage,
@@ -135,17 +136,15 @@ class DeclarationsImporter(Importer):
         for chunk in reader.chunks():
             stage_tables(stage, checker.check(chunk))
 
-    def check(self, conn: Connection, stage: Stage) -> None:
+    def check(self, conn: Connection, stage: Stage, report: ImportReport) -> None:
         _check_within_file(stage)
         if conn.dialect.name == "postgresql":
             # Taken before the conflict checks, so no other registration slips in between.
             conn.exec_driver_sql("LOCK TABLE devices IN SHARE ROW EXCLUSIVE MODE")
         _check_against_registry(conn, stage)
 
-    def load(
-        self, conn: Connection, stage: Stage, *, batch_id: int, actor: str, now: dt.datetime
-    ) -> None:
-        _load(conn, stage, batch_id, actor, now)
+    def load(self, conn: Connection, stage: Stage, report: ImportReport, run: ImportRun) -> None:
+        _load(conn, stage, run.id, run.actor, run.started)
 
 
 class _RowChecker:
