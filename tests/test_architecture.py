@@ -107,3 +107,25 @@ def test_no_import_circles_between_modules() -> None:
         for module in pair:
             graph[module] -= pair
     assert circles(graph) == []
+
+
+def tables_by_module() -> dict[str, set[str]]:
+    """The classes of each module that subclass `Base` (a table each)."""
+    found: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and any(
+                isinstance(base, ast.Name) and base.id == "Base" for base in node.bases
+            ):
+                found.setdefault(module_name(path), set()).add(node.name)
+    return found
+
+
+def test_every_table_is_in_a_models_module_and_named_in_ceir_models() -> None:
+    import ceir.models
+
+    tables = tables_by_module()
+    outside = {m: t for m, t in tables.items() if not m.endswith("models")}
+    assert outside == {}, "tables belong in their package's models.py"
+    named = set(ceir.models.__all__) - {"Base"}
+    assert set().union(*tables.values()) == named

@@ -5,17 +5,20 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import gzip
 import hashlib
 import itertools
 import re
 import tempfile
 import time
+import zipfile
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import IO, ClassVar, Generic, Protocol, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -24,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from ceir.audit import service as audit
 from ceir.audit.models import ImportBatch
-from ceir.db import utcnow
+from ceir.db import session_scope, utcnow
 from ceir.errors import FileRejected, InvalidInput
 
 # Called with (bytes read so far, total bytes) while a file is read, so the CLI can show progress.
@@ -184,15 +187,48 @@ class CsvReader:
             yield chunk
 
 
-def read_csv(path: Path, *, delimiters: str = ",", progress: Progress | None = None) -> CsvTable:
-    """Read a whole CSV file into memory (for files known to be small); see CsvReader."""
-    reader = CsvReader(path, delimiters=delimiters, progress=progress)
-    table = CsvTable(reader.header, [], [], [])
-    for chunk in reader.chunks():
-        table.rows += chunk.rows
-        table.lines += chunk.lines
-        table.malformed += chunk.malformed
-    return table
+class Unreadable(Exception):
+    """The input is damaged or is not what its name says: a refusal with this reason, no crash."""
+
+
+@contextmanager
+def readable_csv(path: Path, limit: int) -> Iterator[Path]:
+    """A plain CSV file: `path` itself, or the one CSV inflated from a .zip or .gz (never past
+    `limit` bytes, whatever the archive declares)."""
+    name = path.name.lower()
+    if not name.endswith((".zip", ".gz")):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="ceir-inflated-") as folder:
+        target = Path(folder) / "input.csv"
+        try:
+            if name.endswith(".zip"):
+                with zipfile.ZipFile(path) as archive:
+                    members = [m for m in archive.infolist() if not m.is_dir()]
+                    if len(members) != 1 or not members[0].filename.lower().endswith(".csv"):
+                        raise Unreadable(f"{path.name} must hold exactly one .csv file")
+                    if members[0].file_size > limit:
+                        raise Unreadable(f"{path.name} inflates to more than {limit} bytes")
+                    with archive.open(members[0]) as source:
+                        _inflate(source, target, limit, path.name)
+            else:
+                with gzip.open(path, "rb") as source:
+                    _inflate(source, target, limit, path.name)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error) as exc:
+            kind = "zip" if name.endswith(".zip") else "gzip"
+            raise Unreadable(f"{path.name} is not a readable {kind} file ({exc})") from exc
+        yield target
+
+
+def _inflate(source: IO[bytes] | gzip.GzipFile, target: Path, limit: int, name: str) -> None:
+    """Copy `source` out, counting: an archive may understate its size (a bomb)."""
+    written = 0
+    with target.open("wb") as sink:
+        while chunk := source.read(1 << 20):
+            written += len(chunk)
+            if written > limit:
+                raise Unreadable(f"{name} inflates to more than {limit} bytes")
+            sink.write(chunk)
 
 
 Stage = duckdb.DuckDBPyConnection
@@ -263,42 +299,137 @@ def stage_batches(stage: Stage, sql: str) -> Iterator[pa.RecordBatch]:
         reader.close()
 
 
-class Importer(ABC):
-    """An import's own rules; `run_import` runs the sequence every import shares.
+class Report(Protocol):
+    """What the runner itself reads and writes of an import's report."""
+
+    rows_accepted: int
+    seconds: float
+
+
+R = TypeVar("R", bound=Report)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """An import (or a refusal) as recorded in the database, and what its audit event names."""
+
+    object_type: str
+    object_id: str
+    details: dict[str, object]
+    batch_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRun:
+    """The import being run: the id it is recorded under, who runs it and when it started."""
+
+    id: int
+    actor: str
+    started: dt.datetime
+
+
+class BaseImporter(ABC, Generic[R]):
+    """An import's own rules, as the steps `run_import` calls in order.
+
+    `stage` reads the input into a DuckDB stage, `check` checks the whole input and the database,
+    `settle` counts and decides (raising FileRejected refuses the input as a whole), `record`
+    writes what was imported (or, for an importer with a `refusal_action`, what was refused),
+    `load` writes the accepted rows.
+    """
+
+    kind: ClassVar[str]  # the import batch's kind
+    action: ClassVar[str]  # the audit action
+    # Set when a refused input must be recorded and audited (in its own transaction, as the
+    # caller's rolls back): the operator who sent it finds the reasons later.
+    refusal_action: ClassVar[str | None] = None
+
+    def __init__(self, path: Path | None, progress: Progress | None = None) -> None:
+        self.path = path
+        self.progress = progress
+
+    def loaded_before(self, db: Session, report: R) -> bool:
+        """True when this very input was loaded before, so that importing it changes nothing."""
+        return False
+
+    def open_stage(self) -> AbstractContextManager[Stage]:
+        return open_stage(self.kind)
+
+    @abstractmethod
+    def stage(self, stage: Stage, report: R) -> None:
+        """Read the input into the stage; raise FileRejected when it cannot be read."""
+
+    @abstractmethod
+    def check(self, conn: Connection, stage: Stage, report: R) -> None:
+        """Checks that need the whole input or the database."""
+
+    @abstractmethod
+    def settle(self, stage: Stage, report: R, *, accept_good: bool) -> None:
+        """Count what loads; raise FileRejected to refuse the input as a whole."""
+
+    @abstractmethod
+    def record(
+        self, db: Session, report: R, *, actor: str, started: dt.datetime, refused: bool = False
+    ) -> Recorded:
+        """Record the import (or its refusal) in the database."""
+
+    @abstractmethod
+    def load(self, conn: Connection, stage: Stage, report: R, run: ImportRun) -> None:
+        """Write what was accepted."""
+
+    def write_rejects(self, stage: Stage, report: R, rejects_path: Path) -> None:
+        """The refused rows, for an import that loads the good ones; none by default."""
+
+
+class Importer(BaseImporter[ImportReport]):
+    """An import of rows, each accepted or refused on its own, recorded as an import batch.
 
     The importer stages the file's rows in the stage's table `rows` (with their `line`), its row
     errors in `errors`, then checks the whole file and the database (more `errors`, and the lines
     already in the database as in the file in `skip`), then loads the table `accepted`.
     """
 
-    kind: ClassVar[str]  # the import batch's kind
-    action: ClassVar[str]  # the audit action
     delimiters: ClassVar[str] = ","
     unit: ClassVar[str] = "rows"  # what the input's rows are called in a refusal
 
-    def __init__(self, path: Path | None, progress: Progress | None = None) -> None:
-        self.path = path
-        self.progress = progress
+    def settle(self, stage: Stage, report: ImportReport, *, accept_good: bool) -> None:
+        """Any bad row refuses the whole input, unless `accept_good` loads the good rows."""
+        _settle(stage, report)
+        if report.rows_rejected and not accept_good:
+            raise FileRejected(
+                f"{report.rows_rejected} bad {self.unit}; nothing was loaded", report
+            )
 
-    @abstractmethod
-    def stage(self, stage: Stage, report: ImportReport) -> None:
-        """Read the input into `rows` and `errors`; raise FileRejected when it cannot be read."""
+    def record(
+        self,
+        db: Session,
+        report: ImportReport,
+        *,
+        actor: str,
+        started: dt.datetime,
+        refused: bool = False,
+    ) -> Recorded:
+        report.loaded = True
+        batch = record_batch(db, self.kind, report, actor, started)
+        return Recorded(
+            "import_batch",
+            str(batch.id),
+            {
+                "file": report.filename,
+                "sha256": report.sha256,
+                "accepted": report.rows_accepted,
+                "skipped": report.rows_skipped,
+                "rejected": report.rows_rejected,
+            },
+            batch.id,
+        )
 
-    @abstractmethod
-    def check(self, conn: Connection, stage: Stage) -> None:
-        """Checks that need the whole file or the database: more `errors`, and `skip`."""
-
-    @abstractmethod
-    def load(
-        self, conn: Connection, stage: Stage, *, batch_id: int, actor: str, now: dt.datetime
-    ) -> None:
-        """Write the table `accepted` to the database."""
-
-    def write_rejects(self, stage: Stage, rejects_path: Path) -> None:
+    def write_rejects(self, stage: Stage, report: ImportReport, rejects_path: Path) -> None:
         """The refused rows with their reasons, in line order, so they can be fixed and resent.
 
         The file is read again alongside the errors, both in line order: nothing is held whole.
         """
+        if not report.rows_rejected:
+            return
         assert self.path is not None
         reasons = (
             row
@@ -329,55 +460,62 @@ class Importer(ABC):
 
 def run_import(
     db: Session,
-    importer: Importer,
-    report: ImportReport,
+    importer: BaseImporter[R],
+    report: R,
     *,
     actor: str,
     accept_good: bool = False,
     rejects_path: Path | None = None,
-) -> ImportReport:
-    """Validate, refuse or accept, load, write the rejects, record the batch and audit it.
+) -> R:
+    """Hash known, validate, refuse or accept, record, load, write the rejects, audit.
 
-    Atomic: the caller's transaction holds every change. Any bad row refuses the whole input,
-    unless `accept_good` loads the good rows (and writes the bad ones to `rejects_path`). Memory
-    is that of a chunk and of the capped stage, whatever the input's size.
+    Atomic: the caller's transaction holds every change (a refusal an importer records is written
+    in a transaction of its own). Memory is that of a chunk and of the capped stage, whatever the
+    input's size.
     """
     started, clock = utcnow(), time.perf_counter()
-    with open_stage(importer.kind) as stage:
+    if importer.loaded_before(db, report):
+        report.seconds = time.perf_counter() - clock
+        return report
+    with importer.open_stage() as stage:
         try:
             importer.stage(stage, report)
             conn = db.connection()
-            importer.check(conn, stage)
-            _settle(stage, report)
-            if report.rows_rejected and not accept_good:
-                raise FileRejected(
-                    f"{report.rows_rejected} bad {importer.unit}; nothing was loaded", report
-                )
+            importer.check(conn, stage, report)
+            importer.settle(stage, report, accept_good=accept_good)
         except FileRejected:
             report.seconds = time.perf_counter() - clock
+            _record_refusal(db, importer, report, actor, started)
             raise
-        report.loaded = True
-        batch = record_batch(db, importer.kind, report, actor, started)
+        recorded = importer.record(db, report, actor=actor, started=started)
         if report.rows_accepted:
-            importer.load(conn, stage, batch_id=batch.id, actor=actor, now=started)
-        if rejects_path and report.rows_rejected:
-            importer.write_rejects(stage, rejects_path)
+            importer.load(conn, stage, report, ImportRun(recorded.batch_id, actor, started))
+        if rejects_path:
+            importer.write_rejects(stage, report, rejects_path)
+    _audit(db, importer.action, recorded, actor)
+    report.seconds = time.perf_counter() - clock
+    return report
+
+
+def _record_refusal(
+    db: Session, importer: BaseImporter[R], report: R, actor: str, started: dt.datetime
+) -> None:
+    if importer.refusal_action is None:
+        return
+    with session_scope(db.get_bind()) as own:  # type: ignore[arg-type]
+        recorded = importer.record(own, report, actor=actor, started=started, refused=True)
+        _audit(own, importer.refusal_action, recorded, actor)
+
+
+def _audit(db: Session, action: str, recorded: Recorded, actor: str) -> None:
     audit.record(
         db,
         actor=actor,
-        action=importer.action,
-        object_type="import_batch",
-        object_id=str(batch.id),
-        details={
-            "file": report.filename,
-            "sha256": report.sha256,
-            "accepted": report.rows_accepted,
-            "skipped": report.rows_skipped,
-            "rejected": report.rows_rejected,
-        },
+        action=action,
+        object_type=recorded.object_type,
+        object_id=recorded.object_id,
+        details=recorded.details,
     )
-    report.seconds = time.perf_counter() - clock
-    return report
 
 
 def _settle(stage: Stage, report: ImportReport) -> None:

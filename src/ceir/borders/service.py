@@ -26,6 +26,7 @@ from ceir.importing import (
     CsvReader,
     Importer,
     ImportReport,
+    ImportRun,
     RowError,
     Stage,
     file_sha256,
@@ -186,7 +187,7 @@ class CrossingsImporter(Importer):
             }
             stage_tables(stage, {"rows": pa.table(rows)})
 
-    def check(self, conn: Connection, stage: Stage) -> None:
+    def check(self, conn: Connection, stage: Stage, report: ImportReport) -> None:
         same = " AND ".join(f"r.{f} IS NOT DISTINCT FROM f.{f}" for f in _PAYLOAD)
         stage.execute(
             f"""
@@ -242,9 +243,7 @@ class CrossingsImporter(Importer):
             """  # noqa: S608
         )
 
-    def load(
-        self, conn: Connection, stage: Stage, *, batch_id: int, actor: str, now: dt.datetime
-    ) -> None:
+    def load(self, conn: Connection, stage: Stage, report: ImportReport, run: ImportRun) -> None:
         for batch in stage_batches(stage, "SELECT * FROM accepted ORDER BY line"):
             columns = batch.to_pydict()
             insert_columns(

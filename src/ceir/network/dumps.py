@@ -4,28 +4,31 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import gzip
 import re
-import tempfile
-import time
-import zipfile
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import duckdb
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from ceir import faults
-from ceir.audit import service as audit
 from ceir.config import Settings, get_settings
-from ceir.db import session_scope, utcnow
+from ceir.db import utcnow
 from ceir.errors import FileRejected, InvalidInput
-from ceir.importing import file_sha256
+from ceir.importing import (
+    BaseImporter,
+    ImportRun,
+    Recorded,
+    Stage,
+    Unreadable,
+    file_sha256,
+    readable_csv,
+    run_import,
+)
 from ceir.network.models import OperatorImport
 from ceir.network.store import first, open_store
 
@@ -64,6 +67,7 @@ class DumpReport:
     seconds: float = 0.0
     # Distinct IMEIs of each day the file holds: checked against the usual volume, then kept.
     daily_imeis: dict[dt.date, int] = field(default_factory=dict)
+    rows_accepted: int = 0  # rows that parse: the others are counted, never staged
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -100,50 +104,6 @@ def parse_period(name: str, operator: str) -> tuple[dt.date, dt.date]:
     if end < start:
         raise InvalidInput(f"file name {name!r}: the period ends before it starts")
     return start, end
-
-
-class Unreadable(Exception):
-    """The file is damaged or is not what its name says: a refusal with this reason, no crash."""
-
-
-@contextmanager
-def _readable_csv(path: Path, limit: int) -> Iterator[Path]:
-    """A plain CSV DuckDB can read: the file itself, or the one CSV inflated from a zip or gzip
-    (never past `limit` bytes, whatever the archive declares)."""
-    name = path.name.lower()
-    if not name.endswith((".zip", ".gz")):
-        yield path
-        return
-    with tempfile.TemporaryDirectory(prefix="ceir-dump-") as folder:
-        target = Path(folder) / "dump.csv"
-        try:
-            if name.endswith(".zip"):
-                with zipfile.ZipFile(path) as archive:
-                    members = [m for m in archive.infolist() if not m.is_dir()]
-                    if len(members) != 1 or not members[0].filename.lower().endswith(".csv"):
-                        raise Unreadable(f"{path.name} must hold exactly one .csv file")
-                    if members[0].file_size > limit:
-                        raise Unreadable(f"{path.name} inflates to more than {limit} bytes")
-                    with archive.open(members[0]) as source:
-                        _inflate(source, target, limit, path.name)
-            else:
-                with gzip.open(path, "rb") as source:
-                    _inflate(source, target, limit, path.name)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error) as exc:
-            kind = "zip" if name.endswith(".zip") else "gzip"
-            raise Unreadable(f"{path.name} is not a readable {kind} file ({exc})") from exc
-        yield target
-
-
-def _inflate(source: IO[bytes] | gzip.GzipFile, target: Path, limit: int, name: str) -> None:
-    """Copy `source` out, counting: an archive may understate its size (a bomb)."""
-    written = 0
-    with target.open("wb") as sink:
-        while chunk := source.read(1 << 20):
-            written += len(chunk)
-            if written > limit:
-                raise Unreadable(f"{name} inflates to more than {limit} bytes")
-            sink.write(chunk)
 
 
 def _header(path: Path) -> tuple[list[str], list[str]]:
@@ -186,63 +146,106 @@ def import_dump(
     file is recorded with its reasons (in its own transaction) and raises FileRejected.
     """
     settings = settings or get_settings()
-    rules = settings.network
-    started = time.perf_counter()
-    today = today or utcnow().date()
-    if operator not in rules.operators:
-        raise InvalidInput(f"unknown operator {operator!r}; known: {', '.join(rules.operators)}")
+    if operator not in settings.network.operators:
+        raise InvalidInput(
+            f"unknown operator {operator!r}; known: {', '.join(settings.network.operators)}"
+        )
     report = DumpReport(operator, path.name, file_sha256(path))
     report.period_start, report.period_end = parse_period(path.name, operator)
-
-    already = db.scalar(
-        select(OperatorImport.id).where(
-            OperatorImport.operator == operator,
-            OperatorImport.sha256 == report.sha256,
-            OperatorImport.status == "loaded",
-        )
+    return run_import(
+        db, DumpImporter(path, settings, today or utcnow().date()), report, actor=actor
     )
-    if already:
-        report.status = "already_imported"
-        report.seconds = time.perf_counter() - started
-        return report
 
-    with open_store(settings) as con:
-        con.execute(f"SET memory_limit = '{rules.duckdb_import_memory_limit}'")
+
+class DumpImporter(BaseImporter[DumpReport]):
+    """A dump's rules: judged as a whole by shares of bad rows and the usual volume, staged in
+    the network store (network/store.py) compacted to (IMEI, IMSI, MSISDN) and days."""
+
+    kind = "dump"
+    action = "network.import_dump"
+    refusal_action = "network.refuse_dump"
+
+    def __init__(self, path: Path, settings: Settings, today: dt.date) -> None:
+        super().__init__(path)
+        self.settings = settings
+        self.today = today
+
+    def loaded_before(self, db: Session, report: DumpReport) -> bool:
+        already = db.scalar(
+            select(OperatorImport.id).where(
+                OperatorImport.operator == report.operator,
+                OperatorImport.sha256 == report.sha256,
+                OperatorImport.status == "loaded",
+            )
+        )
+        if already:
+            report.status = "already_imported"
+        return already is not None
+
+    @contextmanager
+    def open_stage(self) -> Iterator[Stage]:
+        """The network store itself: the rows wait in a temporary table, then stage there."""
+        with open_store(self.settings) as con:
+            con.execute(f"SET memory_limit = '{self.settings.network.duckdb_import_memory_limit}'")
+            yield con
+
+    def stage(self, stage: Stage, report: DumpReport) -> None:
+        assert self.path is not None
         try:
-            with _readable_csv(path, rules.max_inflated_bytes) as csv_path:
-                _read_and_validate(con, report, csv_path, operator, settings, today)
+            with readable_csv(self.path, self.settings.network.max_inflated_bytes) as csv_path:
+                _read(stage, report, csv_path)
         except Unreadable as exc:
             report.reasons.append(str(exc))
+
+    def check(self, conn: Connection, stage: Stage, report: DumpReport) -> None:
+        if not report.reasons:  # the rows were read
+            _validate(stage, report, self.settings, self.today)
+
+    def settle(self, stage: Stage, report: DumpReport, *, accept_good: bool) -> None:
         if report.reasons:
-            report.seconds = time.perf_counter() - started
-            _record_refusal(db, report, actor)
-            raise FileRejected(f"{path.name} refused: {'; '.join(report.reasons)}", report)
-        _stage(con, report, operator)
+            raise FileRejected(f"{report.filename} refused: {'; '.join(report.reasons)}", report)
+        report.rows_accepted = report.rows_total - report.checks["malformed_rows"]["count"]
+
+    def record(
+        self,
+        db: Session,
+        report: DumpReport,
+        *,
+        actor: str,
+        started: dt.datetime,
+        refused: bool = False,
+    ) -> Recorded:
+        assert report.period_start and report.period_end
+        if not refused:
+            report.status = "loaded"
+        db.add(
+            OperatorImport(
+                operator=report.operator,
+                filename=report.filename,
+                sha256=report.sha256,
+                period_start=report.period_start,
+                period_end=report.period_end,
+                status=report.status,
+                rows_total=report.rows_total,
+                distinct_imeis=report.distinct_imeis,
+                checks=report.checks,
+                reasons=report.reasons,
+                actor=actor,
+                imported_at=utcnow(),
+            )
+        )
+        details: dict[str, object] = {"file": report.filename}
+        details.update({"reasons": report.reasons} if refused else {"rows": report.rows_total})
+        return Recorded("operator_import", f"{report.operator}:{report.sha256[:16]}", details)
+
+    def load(self, conn: Connection, stage: Stage, report: DumpReport, run: ImportRun) -> None:
+        _stage(stage, report)
         # Staged rows without their import row are never merged, and a new import replaces them.
         faults.point("network_import.after_store_commit")
 
-    db.add(_import_row(report, actor, "loaded"))
-    audit.record(
-        db,
-        actor=actor,
-        action="network.import_dump",
-        object_type="operator_import",
-        object_id=f"{operator}:{report.sha256[:16]}",
-        details={"file": path.name, "rows": report.rows_total},
-    )
-    report.status = "loaded"
-    report.seconds = time.perf_counter() - started
-    return report
 
-
-def _read_and_validate(
-    con: duckdb.DuckDBPyConnection,
-    report: DumpReport,
-    csv_path: Path,
-    operator: str,
-    settings: Settings,
-    today: dt.date,
-) -> None:
+def _read(con: Stage, report: DumpReport, csv_path: Path) -> None:
+    """The rows into `dump_rows`, or the reasons the file is not the CSV a dump must be."""
     header, misfits = _header(csv_path)
     missing = [c for c in REQUIRED if c not in header]
     extra = [c or "(a column with no name)" for c in header if c not in (*REQUIRED, "rat")]
@@ -257,13 +260,9 @@ def _read_and_validate(
         report.reasons.append("rows do not match the header: " + "; ".join(misfits[:3]))
     elif unreadable := _load_rows(con, csv_path, header, report.filename):
         report.reasons.append(unreadable)
-    else:
-        _validate(con, report, operator, settings, today)
 
 
-def _load_rows(
-    con: duckdb.DuckDBPyConnection, path: Path, header: list[str], name: str
-) -> str | None:
+def _load_rows(con: Stage, path: Path, header: list[str], name: str) -> str | None:
     """Every row as text in `dump_rows` (empty for a missing value); or why the file
     `name` (the one the operator sent, whose CSV `path` may be inflated from it) cannot be read
     as CSV at all."""
@@ -297,14 +296,9 @@ def _malformed_sql() -> str:
     )
 
 
-def _validate(
-    con: duckdb.DuckDBPyConnection,
-    report: DumpReport,
-    operator: str,
-    settings: Settings,
-    today: dt.date,
-) -> None:
+def _validate(con: Stage, report: DumpReport, settings: Settings, today: dt.date) -> None:
     rules = settings.network
+    operator = report.operator
     home_prefixes = rules.operators[operator]
     assert report.period_start and report.period_end
     end = min(report.period_end, today)
@@ -422,7 +416,7 @@ def _validate(
         report.samples = _samples(con, report.period_start, end)
 
 
-def _daily_imeis(con: duckdb.DuckDBPyConnection, report: DumpReport) -> dict[dt.date, int]:
+def _daily_imeis(con: Stage, report: DumpReport) -> dict[dt.date, int]:
     """Distinct IMEIs per day; a one-day file's are those validation has just counted."""
     assert report.period_start
     if report.period_start == report.period_end:
@@ -437,7 +431,7 @@ def _daily_imeis(con: duckdb.DuckDBPyConnection, report: DumpReport) -> dict[dt.
 
 
 def _check_volume(
-    con: duckdb.DuckDBPyConnection,
+    con: Stage,
     report: DumpReport,
     operator: str,
     settings: Settings,
@@ -480,7 +474,7 @@ def _check_volume(
             )
 
 
-def _samples(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+def _samples(con: Stage, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
     """A few offending rows with their line numbers, so the operator can find and fix them."""
     found: list[dict[str, Any]] = [
         {"line": int(line), "field": "row", "reason": str(message)}
@@ -530,7 +524,7 @@ def _samples(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> li
     return found
 
 
-def _stage(con: duckdb.DuckDBPyConnection, report: DumpReport, operator: str) -> None:
+def _stage(con: Stage, report: DumpReport) -> None:
     """Aggregate rows to (IMEI, IMSI, MSISDN) with first and last day; a re-run replaces them.
 
     Rows that do not parse, and IMEIs too short to be a device, stop here: counted in the
@@ -540,6 +534,7 @@ def _stage(con: duckdb.DuckDBPyConnection, report: DumpReport, operator: str) ->
     keep = f"length(imei) >= {MIN_LISTED_IMEI}"
     if report.checks.get("malformed_rows", {}).get("count"):
         keep += f" AND NOT {_malformed_sql()}"
+    operator = report.operator
     con.execute("BEGIN")
     try:
         # Reported values that are not IMEIs keep their text under a negative id.
@@ -588,35 +583,3 @@ def _stage(con: duckdb.DuckDBPyConnection, report: DumpReport, operator: str) ->
     except BaseException:
         con.execute("ROLLBACK")
         raise
-
-
-def _import_row(report: DumpReport, actor: str, status: str) -> OperatorImport:
-    assert report.period_start and report.period_end
-    return OperatorImport(
-        operator=report.operator,
-        filename=report.filename,
-        sha256=report.sha256,
-        period_start=report.period_start,
-        period_end=report.period_end,
-        status=status,
-        rows_total=report.rows_total,
-        distinct_imeis=report.distinct_imeis,
-        checks=report.checks,
-        reasons=report.reasons,
-        actor=actor,
-        imported_at=utcnow(),
-    )
-
-
-def _record_refusal(db: Session, report: DumpReport, actor: str) -> None:
-    """Refusals are kept even though the caller's transaction will roll back."""
-    with session_scope(db.get_bind()) as own:  # type: ignore[arg-type]
-        own.add(_import_row(report, actor, "refused"))
-        audit.record(
-            own,
-            actor=actor,
-            action="network.refuse_dump",
-            object_type="operator_import",
-            object_id=f"{report.operator}:{report.sha256[:16]}",
-            details={"file": report.filename, "reasons": report.reasons},
-        )

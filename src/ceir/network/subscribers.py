@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from ceir.importing import (
     STEP_ROW,
     Importer,
     ImportReport,
+    ImportRun,
     RowError,
     Stage,
     file_sha256,
@@ -151,7 +151,7 @@ class SubscribersImporter(Importer):
             stage_errors(stage, errors)
         stage.execute("UPDATE errors SET nth = 1 WHERE field = 'iin'")  # after the number's
 
-    def check(self, conn: Connection, stage: Stage) -> None:
+    def check(self, conn: Connection, stage: Stage, report: ImportReport) -> None:
         stage.execute(
             f"""
             INSERT INTO errors (line, step, field, value, reason)
@@ -163,9 +163,7 @@ class SubscribersImporter(Importer):
             """
         )
 
-    def load(
-        self, conn: Connection, stage: Stage, *, batch_id: int, actor: str, now: dt.datetime
-    ) -> None:
+    def load(self, conn: Connection, stage: Stage, report: ImportReport, run: ImportRun) -> None:
         conn.execute(delete(Subscriber).where(Subscriber.operator == self.operator))
         # A number ported from another operator is theirs no longer.
         conn.exec_driver_sql("DROP TABLE IF EXISTS tmp_msisdns")
@@ -192,7 +190,7 @@ class SubscribersImporter(Importer):
                     "operator": self.operator,
                     "since": columns["since"],
                     "language": columns["language"],
-                    "updated_at": now,
+                    "updated_at": run.started,
                 },
             )
 

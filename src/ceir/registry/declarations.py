@@ -23,7 +23,7 @@ from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.orm import Session
 
 from ceir import identifiers
-from ceir.bulk import insert_columns, keys_temp_table
+from ceir.bulk import fetch_table, insert_columns, keys_temp_table
 from ceir.db import utcnow
 from ceir.errors import FileRejected
 from ceir.importing import (
@@ -36,6 +36,7 @@ from ceir.importing import (
     CsvTable,
     Importer,
     ImportReport,
+    ImportRun,
     Progress,
     RowError,
     Stage,
@@ -135,17 +136,15 @@ class DeclarationsImporter(Importer):
         for chunk in reader.chunks():
             stage_tables(stage, checker.check(chunk))
 
-    def check(self, conn: Connection, stage: Stage) -> None:
+    def check(self, conn: Connection, stage: Stage, report: ImportReport) -> None:
         _check_within_file(stage)
         if conn.dialect.name == "postgresql":
             # Taken before the conflict checks, so no other registration slips in between.
             conn.exec_driver_sql("LOCK TABLE devices IN SHARE ROW EXCLUSIVE MODE")
         _check_against_registry(conn, stage)
 
-    def load(
-        self, conn: Connection, stage: Stage, *, batch_id: int, actor: str, now: dt.datetime
-    ) -> None:
-        _load(conn, stage, batch_id, actor, now)
+    def load(self, conn: Connection, stage: Stage, report: ImportReport, run: ImportRun) -> None:
+        _load(conn, stage, run.id, run.actor, run.started)
 
 
 class _RowChecker:
@@ -362,6 +361,17 @@ _HITS_SQL = (
 )
 
 
+_HITS = pa.schema(
+    [
+        ("line", pa.int32()),
+        ("imei_key", pa.int64()),
+        ("device_id", pa.int64()),
+        ("source", pa.string()),
+        ("registered_number", pa.string()),
+    ]
+)
+
+
 def _check_against_registry(conn: Connection, stage: Stage) -> None:
     """Conflicts with other registrations, rows already loaded, declarations already known."""
     reader = stage.cursor()
@@ -376,31 +386,9 @@ def _check_against_registry(conn: Connection, stage: Stage) -> None:
             batch.column(0).to_numpy(),
             batch.column(1).to_numpy(),
         )
-        # The driver's own cursor: on a re-run every key is a hit, and plain tuples cost a
-        # fraction of result rows.
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(_HITS_SQL)
-            found = cursor.fetchall()
-        finally:
-            cursor.close()
+        # On a re-run every key is a hit: they come back as Arrow, never as Python rows.
+        stage_tables(stage, {"hits": fetch_table(conn, _HITS_SQL, _HITS)})
         conn.exec_driver_sql("DROP TABLE tmp_declaration_keys")
-        if found:
-            line, key, device, source, number = zip(*found, strict=True)
-            stage_tables(
-                stage,
-                {
-                    "hits": pa.table(
-                        {
-                            "line": pa.array(line, pa.int32()),
-                            "imei_key": pa.array(key, pa.int64()),
-                            "device_id": pa.array(device, pa.int64()),
-                            "source": pa.array(source, pa.string()),
-                            "registered_number": pa.array(number, pa.string()),
-                        }
-                    )
-                },
-            )
     reader.close()
     _fetch_known_declarations(conn, stage)
     stage.execute(
@@ -525,9 +513,9 @@ def _load(conn: Connection, stage: Stage, batch_id: int, actor: str, now: dt.dat
             "devices",
             {
                 "id": device_ids,
-                "tac": batch.column(1).to_pylist(),
-                "brand": batch.column(2).to_pylist(),
-                "model": batch.column(3).to_pylist(),
+                "tac": batch.column(1),
+                "brand": batch.column(2),
+                "model": batch.column(3),
                 "created_at": now,
             },
         )

@@ -17,6 +17,7 @@ from ceir.importing import (
     CsvReader,
     Importer,
     ImportReport,
+    ImportRun,
     Progress,
     RowError,
     Stage,
@@ -178,7 +179,7 @@ class TacImporter(Importer):
                 },
             )
 
-    def check(self, conn: Connection, stage: Stage) -> None:
+    def check(self, conn: Connection, stage: Stage, report: ImportReport) -> None:
         stage.execute(
             f"""
             INSERT INTO errors (line, step, field, value, reason)
@@ -208,9 +209,7 @@ class TacImporter(Importer):
             f"INSERT INTO skip SELECT r.line FROM rows r JOIN known k USING (tac) WHERE {same}"  # noqa: S608
         )
 
-    def load(
-        self, conn: Connection, stage: Stage, *, batch_id: int, actor: str, now: dt.datetime
-    ) -> None:
+    def load(self, conn: Connection, stage: Stage, report: ImportReport, run: ImportRun) -> None:
         names = (*FIELDS, "updated_at")
         assignments = ", ".join(f"{f} = excluded.{f}" for f in names[1:])
         upsert = text(
@@ -220,7 +219,7 @@ class TacImporter(Importer):
         )
         columns = ", ".join(FIELDS)
         for batch in stage_batches(stage, f"SELECT {columns} FROM accepted ORDER BY tac"):  # noqa: S608
-            conn.execute(upsert, [{**r, "updated_at": now} for r in batch.to_pylist()])
+            conn.execute(upsert, [{**r, "updated_at": run.started} for r in batch.to_pylist()])
 
 
 def _check_row(
