@@ -4,6 +4,7 @@ from ceir.apikeys.models import ApiKey
 from ceir.audit.models import AuditEvent, ImportBatch
 from ceir.borders.models import BorderCrossing
 from ceir.citizens.device_models import DeviceReport, OwnershipTransfer
+from ceir.citizens.identity_models import ActLink, IdentityAct
 from ceir.citizens.models import (
     Application,
     ApplicationEvent,
@@ -33,6 +34,7 @@ from ceir.stats.models import CheckCount
 from ceir.tac.models import TacModel
 
 __all__ = [
+    "ActLink",
     "ApiKey",
     "ApiKeyUsage",
     "Application",
@@ -55,6 +57,7 @@ __all__ = [
     "Document",
     "EirJournalEntry",
     "FeeEntry",
+    "IdentityAct",
     "ImportBatch",
     "ListFile",
     "Officer",

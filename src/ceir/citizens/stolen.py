@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from ceir import identifiers
 from ceir.audit import service as audit
-from ceir.citizens import ownership
+from ceir.citizens import identity_use, ownership
 from ceir.citizens.device_models import DeviceReport, ReportKind
+from ceir.citizens.identity_models import ActKind
 from ceir.eir import journal
 from ceir.eir.index import DeviceCode
 from ceir.errors import CeirError, NotFound
@@ -133,14 +134,20 @@ def report_own_device(
     kind: ReportKind,
     police_reference: str | None,
     now: dt.datetime,
+    msisdn: str | None = None,
 ) -> DeviceReport:
-    """The owner reports their device lost or stolen (stolen needs the police report number)."""
+    """The owner reports their device lost or stolen (stolen needs the police report number).
+
+    Every number of the owner's IIN is told, with a "not me" link (`identity_use`).
+    """
     ownership.owned_device_id(db, iin, device_id)
     reference = _reference(kind, police_reference, required=False)
+    keys = ownership.keys_of(db, device_id)
+    before = identity_use.device_snapshot(db, keys, device_id)
     actor = f"citizen:{iin}"
     report = DeviceReport(
         kind=kind.value,
-        imei=(keys := ownership.keys_of(db, device_id))[0],
+        imei=keys[0],
         imeis=keys,
         device_id=device_id,
         police_reference=reference,
@@ -149,6 +156,18 @@ def report_own_device(
         reported_at=now,
     )
     _block(db, report, SOURCES[kind], actor, now)
+    identity_use.record_act(
+        db,
+        ActKind.STOLEN_REPORT,
+        iin=iin,
+        msisdn=msisdn,
+        reference=str(report.id),
+        keys=keys,
+        device_id=device_id,
+        before=before,
+        language="ru",
+        now=now,
+    )
     return report
 
 
