@@ -5,16 +5,27 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ceir.citizens.device_models import OwnershipTransfer
 from ceir.citizens.identity_models import IdentityAct
-from ceir.network.models import LinkStatus, SecondImeiCandidate
+from ceir.citizens.models import Application
+from ceir.citizens.ownership import owner_of
+from ceir.network.models import (
+    IDENTITY_HOLD,
+    BlockPause,
+    LinkStatus,
+    SecondImeiCandidate,
+    StolenDevice,
+)
 from ceir.registry.models import Device
+from ceir.registry.service import find_registration
 from ceir.sms.models import SmsMessage
-from tests.citizens.conftest import Citizen
+from tests.citizens.conftest import Citizen, csrf_of
 from tests.factories import (
     TINY_PDF,
     add_device_number,
@@ -150,3 +161,61 @@ def _has_tac(db: Session) -> bool:
     from ceir.tac.models import TacModel
 
     return db.get(TacModel, TAC) is not None
+
+
+def facts(db: Session, kind: str, imei: str, device: Device | None) -> dict[str, Any]:
+    """What an act changes, as the registry, the reports and the applications say now."""
+    db.expire_all()
+    key = imei[:14]
+    application = db.scalars(
+        select(Application).where(Application.imei1 == key).order_by(Application.id.desc())
+    ).first()
+    return {
+        "registered": find_registration(db, key) is not None,
+        "stolen": db.scalar(
+            select(StolenDevice.imei).where(
+                StolenDevice.imei == key, StolenDevice.cancelled_at.is_(None)
+            )
+        )
+        is not None,
+        "owner": owner_of(db, device.id) if device else None,
+        "application": application.status if application else None,
+        "appeal_paused": db.scalar(
+            select(BlockPause.id).where(
+                BlockPause.imei == key, BlockPause.reason == "appeal", BlockPause.ended_at.is_(None)
+            )
+        )
+        is not None,
+    }
+
+
+def held(db: Session, key: str) -> bool:
+    db.expire_all()
+    return (
+        db.scalar(
+            select(BlockPause.id).where(
+                BlockPause.imei == key,
+                BlockPause.reason == IDENTITY_HOLD,
+                BlockPause.ended_at.is_(None),
+            )
+        )
+        is not None
+    )
+
+
+def dispute(client: TestClient, path: str, lang: str = "kk") -> Any:
+    """Open the link as a phone does (it follows the redirect to its language), then tap."""
+    page = client.get(path)
+    assert page.status_code == 200, page.text
+    assert f'lang="{lang}"' in page.text
+    return client.post(path, data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
+
+
+# What each dispute undoes, compared with the facts the act left.
+UNDONE: dict[str, dict[str, Any]] = {
+    "personal_import": {"registered": False, "application": "withdrawn"},
+    "appeal": {"application": "withdrawn", "appeal_paused": False},
+    "transfer": {"owner": "citizen"},
+    "stolen_report": {"stolen": False},
+    "second_imei": {"registered": False},
+}

@@ -27,7 +27,13 @@ from ceir.audit import service as audit
 from ceir.citizens.identity_models import ActKind, ActLink, ActStatus, IdentityAct
 from ceir.config import Settings, get_settings
 from ceir.i18n import gettext, normalise_language
-from ceir.network.models import BlockPause, DeviceState, StolenDevice, Subscriber
+from ceir.network.models import (
+    IDENTITY_HOLD,
+    BlockPause,
+    DeviceState,
+    StolenDevice,
+    Subscriber,
+)
 from ceir.registry.models import Device, DeviceImei, Registration
 from ceir.sms import service as sms
 from ceir.tac.service import lookup as tac_lookup
@@ -35,7 +41,7 @@ from ceir.tac.service import lookup as tac_lookup
 ALMATY = ZoneInfo("Asia/Almaty")
 LINK_PATH = "/citizen/n/"
 TOKEN_BYTES = 16  # 128 bits: not to be guessed in the life of a link
-HOLD_REASON = "identity_dispute"  # the BlockPause that holds a disputed device
+HOLD_REASON = IDENTITY_HOLD  # the BlockPause that holds a disputed device
 
 
 def N_(message: str) -> str:
@@ -78,6 +84,11 @@ def device_name(db: Session, keys: list[str], device_id: int | None) -> str:
     if device is not None:
         return " ".join(p for p in (device.brand, device.model) if p)[:256]
     return ""
+
+
+def act_text(act: IdentityAct, lang: str) -> str:
+    """What the IIN was used to do, in words that follow "used to"."""
+    return gettext(lang, ACTS[ActKind(act.kind)])
 
 
 def describe_device(act: IdentityAct, lang: str) -> str:
@@ -205,7 +216,7 @@ def record_act(
         text = gettext(
             lang,
             SMS_ACT,
-            act=gettext(lang, ACTS[kind]),
+            act=act_text(act, lang),
             device=describe_device(act, lang),
             when=when,
             link=f"{base}{LINK_PATH}{token}",

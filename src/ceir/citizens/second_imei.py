@@ -60,8 +60,6 @@ def confirm(
     """The citizen's one tap: the IMEI is added to their device; every number of the IIN is told."""
     now = now or utcnow()
     candidate = _own_pending(db, iin, candidate_id)
-    if identity_use.held(db, [candidate.imei, candidate.registered_imei]):
-        raise NotFound("No such second IMEI to confirm.")  # held: nothing is added meanwhile
     keys = [candidate.imei, *ownership.keys_of(db, candidate.device_id)]
     before = identity_use.device_snapshot(db, keys, candidate.device_id)
     before["candidate"] = candidate.id

@@ -93,6 +93,9 @@ REASONS: dict[str, str] = {
     "identity_dispute": N_(
         "Withdrawn: the holder of the IIN said it was not them; an officer will check."
     ),
+    "identity_dispute_rejected": N_(
+        "Restored: an officer found that the holder of the IIN did file it."
+    ),
 }
 REFUSALS: dict[str, str] = {
     "invalid_imei": N_("This is not a valid IMEI."),
@@ -732,6 +735,63 @@ def decide_application(
     _notify(db, application, settings, now)
     db.flush()
     return application
+
+
+def withdraw_disputed(db: Session, public_id: str, *, actor: str, now: dt.datetime) -> str:
+    """The holder of the IIN says they did not file it: the application is withdrawn, and what it
+    did is undone (the registration revoked, the appeal's pause ended). Returns its status before,
+    which `restore_disputed` brings back if an officer finds the filing genuine."""
+    application = _load_for_update(db, public_id)
+    before = application.status
+    if before == ApplicationStatus.WITHDRAWN:
+        return before
+    _end_pauses(db, application, now)
+    db.flush()
+    if before == ApplicationStatus.APPROVED:
+        _revoke(db, application, actor, now)
+    application.status = ApplicationStatus.WITHDRAWN.value
+    _event(db, application, actor, "identity_dispute", now)
+    audit.record(
+        db,
+        actor=actor,
+        action="citizens.withdraw_application",
+        object_type="application",
+        object_id=application.public_id,
+        details={"from": before, "why": "identity_dispute"},
+    )
+    db.flush()
+    return before
+
+
+def restore_disputed(
+    db: Session, public_id: str, status: str, *, actor: str, now: dt.datetime
+) -> None:
+    """An officer found the disputed filing genuine: it stands again as it was."""
+    application = _load_for_update(db, public_id)
+    if application.status != ApplicationStatus.WITHDRAWN or status == application.status:
+        return
+    application.status = status
+    if status == ApplicationStatus.APPROVED:
+        _register(db, application, actor, now)
+    elif status == ApplicationStatus.IN_REVIEW and application.kind == ApplicationKind.APPEAL:
+        db.add(
+            BlockPause(
+                imei=application.imei1,
+                reason="appeal",
+                reference=application.public_id,
+                created_at=now,
+            )
+        )
+    _event(db, application, actor, "identity_dispute_rejected", now)
+    audit.record(
+        db,
+        actor=actor,
+        action="citizens.restore_application",
+        object_type="application",
+        object_id=application.public_id,
+        details={"to": status, "why": "identity_dispute_rejected"},
+    )
+    db.flush()
 
 
 # --- what a citizen may read: only their own, and nothing tells another's apart from nothing ---

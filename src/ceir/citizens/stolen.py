@@ -274,6 +274,41 @@ def cancel_by_police(db: Session, report_id: int, *, actor: str, now: dt.datetim
     return report
 
 
+def reinstate(db: Session, report_id: int, *, actor: str, now: dt.datetime) -> bool:
+    """A report cancelled on a dispute of identity use stands again (an officer found it was the
+    owner's), unless another report blocks the device meanwhile. Whether it stands again."""
+    report = _load(db, report_id)
+    if report is None or report.cancelled_at is None:
+        return False
+    keys = list(report.imeis)
+    rows = {
+        row.imei: row for row in db.scalars(select(StolenDevice).where(StolenDevice.imei.in_(keys)))
+    }
+    if any(row.cancelled_at is None for row in rows.values()):
+        return False
+    report.cancelled_at, report.cancelled_by = None, None
+    reference = report.police_reference or f"report:{report.id}"
+    source = POLICE_SOURCE if report.owner_iin is None else SOURCES[ReportKind(report.kind)]
+    for key in keys:
+        row = rows.get(key)
+        if row is None:
+            db.add(StolenDevice(imei=key, reported_at=now, reference=reference, source=source))
+        else:
+            row.reported_at, row.reference, row.source = now, reference, source
+            row.cancelled_at = None
+    journal.record(db, [(key, DeviceCode.STOLEN) for key in keys])
+    audit.record(
+        db,
+        actor=actor,
+        action="stolen.reinstate",
+        object_type="device_report",
+        object_id=str(report.id),
+        details={"kind": report.kind, "imeis": keys, "device": report.device_id},
+    )
+    db.flush()
+    return True
+
+
 def reports_in_force(db: Session, *, limit: int = 200) -> list[DeviceReport]:
     """Reports that block devices now, those still to be confirmed first, then newest first."""
     return list(

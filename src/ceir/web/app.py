@@ -21,6 +21,7 @@ from ceir.borders import api as borders_api
 from ceir.check import api as check_api
 from ceir.check import pages as check_pages
 from ceir.citizens import device_pages as citizen_device_pages
+from ceir.citizens import identity_pages as citizen_identity_pages
 from ceir.citizens import pages as citizen_pages
 from ceir.config import Settings, get_settings
 from ceir.db import get_engine, read_engine, session_factory
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(eir_sync_api.router)
     app.include_router(citizen_pages.router)
     app.include_router(citizen_device_pages.router)
+    app.include_router(citizen_identity_pages.router)
     app.include_router(review_pages.router)
     app.include_router(police_pages.router)
     app.include_router(stats_pages.router)
