@@ -32,6 +32,7 @@ from ceir.network import api as network_api
 from ceir.partners import api as partners_api
 from ceir.partners import declarations_api
 from ceir.ratelimit import RateLimited, RateLimiter
+from ceir.review import identity_pages as review_identity_pages
 from ceir.review import pages as review_pages
 from ceir.review import police_pages
 from ceir.stats import api as stats_api
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(citizen_identity_pages.router)
     app.include_router(review_pages.router)
     app.include_router(police_pages.router)
+    app.include_router(review_identity_pages.router)
     app.include_router(stats_pages.router)
     app.include_router(stats_api.router)
     _add_operations_routes(app)
