@@ -140,6 +140,11 @@ class CitizenSettings(BaseModel):
     # working days.
     days_off_transferred: list[dt.date] = Field(default_factory=list)
     working_days_transferred: list[dt.date] = Field(default_factory=list)
+    # Identity use: the address the "this was not me" links in SMS start with (no trailing /),
+    # how long such a link works, and how often one client may open or send one a minute.
+    public_url: str = "https://ceir.kz"
+    dispute_link_days: int = Field(default=30, ge=1)
+    dispute_pages_per_minute_per_client: int = Field(default=20, ge=1)
 
 
 class FeeSettings(BaseModel):

@@ -5,6 +5,7 @@ from ceir.audit.models import AuditEvent, ImportBatch
 from ceir.borders.models import BorderCrossing
 from ceir.citizens.abroad_models import PurchaseDeclaration
 from ceir.citizens.device_models import DeviceReport, OwnershipTransfer
+from ceir.citizens.identity_models import ActLink, IdentityAct
 from ceir.citizens.models import (
     Application,
     ApplicationEvent,
@@ -36,6 +37,7 @@ from ceir.stats.models import CheckCount
 from ceir.tac.models import TacModel
 
 __all__ = [
+    "ActLink",
     "ApiKey",
     "ApiKeyUsage",
     "Application",
@@ -59,6 +61,7 @@ __all__ = [
     "Document",
     "EirJournalEntry",
     "FeeEntry",
+    "IdentityAct",
     "ImportBatch",
     "ListFile",
     "Officer",

@@ -43,8 +43,10 @@ def phone(seller: Citizen, db_session: Session) -> Device:
 
 
 def _texts(db_session: Session, msisdn: str) -> list[str]:
+    """Texts about hand-overs, newest first (not those telling of every use of the IIN)."""
     db_session.expire_all()
-    return [m.text for m in sms.latest(db_session, limit=20, msisdn=msisdn)]
+    messages = sms.latest(db_session, limit=20, msisdn=msisdn)
+    return [m.text for m in messages if m.purpose != "identity_use"]
 
 
 def _code(db_session: Session, msisdn: str) -> str:

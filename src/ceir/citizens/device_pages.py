@@ -97,6 +97,7 @@ def report_device(
             kind=report_kind,
             police_reference=reference,
             now=utcnow(),
+            msisdn=session.msisdn,
         )
     except stolen.ReportRefused as exc:
         error = _message(request, stolen.REFUSALS, exc.reason)

@@ -22,8 +22,10 @@ from sqlalchemy.orm import Session
 
 from ceir import identifiers
 from ceir.audit import service as audit
+from ceir.citizens import identity_use
 from ceir.citizens.auth import CODE_DIGITS, server_secret, spend_attempt
 from ceir.citizens.device_models import DeviceReport, OwnershipTransfer
+from ceir.citizens.identity_models import ActKind
 from ceir.citizens.models import Application, ApplicationStatus
 from ceir.citizens.service import Applicant
 from ceir.config import Settings
@@ -45,6 +47,10 @@ REFUSALS: dict[str, str] = {
     "same_iin": N_("That is your own IIN; give the buyer's."),
     "reported": N_("The device is reported lost or stolen; cancel the report first."),
     "transfer_pending": N_("A hand-over of this device is already waiting for the buyer's code."),
+    "held": N_(
+        "This device is held while an officer checks a report that an act on it was not its "
+        "owner's."
+    ),
 }
 SMS_TRANSFER_CODE = N_(
     "ceir: the owner of the phone with IMEI %(imei)s is handing it over to you. If you are buying "
@@ -107,7 +113,10 @@ def owner_of(db: Session, device_id: int) -> str | None:
     buyer = db.scalar(
         select(OwnershipTransfer.to_iin)
         .where(
-            OwnershipTransfer.device_id == device_id, OwnershipTransfer.confirmed_at.is_not(None)
+            OwnershipTransfer.device_id == device_id,
+            OwnershipTransfer.confirmed_at.is_not(None),
+            # A hand-over reversed on a dispute of identity use no longer counts.
+            OwnershipTransfer.cancelled_at.is_(None),
         )
         .order_by(OwnershipTransfer.confirmed_at.desc(), OwnershipTransfer.id.desc())
         .limit(1)
@@ -170,7 +179,9 @@ def devices_of(db: Session, iin: str) -> list[OwnedDevice]:
         Application.device_id.is_not(None),
     )
     from_transfers = select(OwnershipTransfer.device_id).where(
-        OwnershipTransfer.to_iin == iin, OwnershipTransfer.confirmed_at.is_not(None)
+        OwnershipTransfer.to_iin == iin,
+        OwnershipTransfer.confirmed_at.is_not(None),
+        OwnershipTransfer.cancelled_at.is_(None),
     )
     candidates = sorted(
         {int(i) for i in db.scalars(from_applications.union(from_transfers)) if i is not None},
@@ -254,6 +265,8 @@ def start_transfer(
         raise TransferRefused("reported")
     if pending_transfer(db, device_id) is not None:
         raise TransferRefused("transfer_pending")
+    if identity_use.held(db, keys_of(db, device_id)):
+        raise TransferRefused("held")
     c = settings.citizens
     _check_rate(db, OwnershipTransfer.from_iin, owner.iin, c.codes_per_hour_per_iin, now)
     _check_rate(db, OwnershipTransfer.to_iin, to_iin, c.codes_per_hour_per_iin, now)
@@ -369,8 +382,10 @@ def confirm_transfer(
         if left <= 0:
             _end_waiting(db, waiting, now)
         return TransferCheck(None, "wrong_code" if left > 0 else "expired", left)
-    transfer.confirmed_at = now
     keys = keys_of(db, transfer.device_id)
+    before = identity_use.device_snapshot(db, keys, transfer.device_id)
+    before["owner"] = transfer.from_iin
+    transfer.confirmed_at = now
     imei = imei15(keys[0])
     audit.record(
         db,
@@ -392,6 +407,19 @@ def confirm_transfer(
         sms.send(
             db, transfer.code_msisdn, buyer_text, purpose="transfer", settings=settings, now=now
         )
+    identity_use.record_act(
+        db,
+        ActKind.TRANSFER,
+        iin=owner.iin,
+        msisdn=owner.msisdn,
+        reference=str(transfer.id),
+        keys=keys,
+        device_id=transfer.device_id,
+        before=before,
+        language=transfer.language,
+        now=now,
+        settings=settings,
+    )
     db.flush()
     return TransferCheck(transfer, None)
 

@@ -219,7 +219,7 @@ def decide_second_imei(
 ) -> Response:
     """One tap: add the second IMEI to the citizen's device ("confirm"), or drop the link."""
     if action == "confirm":
-        second_imei.confirm(db, session.iin, candidate_id)
+        second_imei.confirm(db, session.iin, candidate_id, msisdn=session.msisdn)
     elif action == "dismiss":
         second_imei.dismiss(db, session.iin, candidate_id)
     else:

@@ -11,6 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ceir.audit import service as audit
+from ceir.citizens import identity_use, ownership
+from ceir.citizens.identity_models import ActKind
 from ceir.db import utcnow
 from ceir.errors import NotFound
 from ceir.network import second_imei
@@ -48,11 +50,32 @@ def _own_pending(db: Session, iin: str, candidate_id: int) -> SecondImeiCandidat
 
 
 def confirm(
-    db: Session, iin: str, candidate_id: int, *, now: dt.datetime | None = None
+    db: Session,
+    iin: str,
+    candidate_id: int,
+    *,
+    now: dt.datetime | None = None,
+    msisdn: str | None = None,
 ) -> SecondImeiCandidate:
-    """The citizen's one tap: the IMEI is added to their device."""
+    """The citizen's one tap: the IMEI is added to their device; every number of the IIN is told."""
+    now = now or utcnow()
     candidate = _own_pending(db, iin, candidate_id)
-    second_imei.add_to_device(db, candidate, actor=f"citizen:{iin}", now=now or utcnow())
+    keys = [candidate.imei, *ownership.keys_of(db, candidate.device_id)]
+    before = identity_use.device_snapshot(db, keys, candidate.device_id)
+    before["candidate"] = candidate.id
+    second_imei.add_to_device(db, candidate, actor=f"citizen:{iin}", now=now)
+    identity_use.record_act(
+        db,
+        ActKind.SECOND_IMEI,
+        iin=iin,
+        msisdn=msisdn,
+        reference=str(candidate.id),
+        keys=keys,
+        device_id=candidate.device_id,
+        before=before,
+        language="ru",
+        now=now,
+    )
     return candidate
 
 

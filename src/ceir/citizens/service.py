@@ -25,8 +25,9 @@ from sqlalchemy.orm import Session
 from ceir import identifiers
 from ceir.audit import service as audit
 from ceir.borders.service import check_trip
-from ceir.citizens import deadlines
+from ceir.citizens import deadlines, identity_use
 from ceir.citizens.documents import DocumentRefused, Upload, check_upload, store
+from ceir.citizens.identity_models import ActKind
 from ceir.citizens.models import (
     Application,
     ApplicationEvent,
@@ -89,6 +90,12 @@ REASONS: dict[str, str] = {
     "no_proof_of_trip": N_("Your documents do not prove that you brought the device in."),
     "documents_unreadable": N_("The documents cannot be read."),
     "decision_reversed": N_("The earlier decision was reversed on review."),
+    "identity_dispute": N_(
+        "Withdrawn: the holder of the IIN said it was not them; an officer will check."
+    ),
+    "identity_dispute_rejected": N_(
+        "Restored: an officer found that the holder of the IIN did file it."
+    ),
 }
 REFUSALS: dict[str, str] = {
     "invalid_imei": N_("This is not a valid IMEI."),
@@ -108,6 +115,10 @@ REFUSALS: dict[str, str] = {
     "too_large": N_("A document may be at most 10 MB."),
     "empty": N_("The file is empty."),
     "invalid_date": N_("Give the date as day, month and year."),
+    "held": N_(
+        "This device is held while an officer checks a report that an act on it was not its "
+        "owner's."
+    ),
 }
 SMS_APPROVED = N_("ceir: application %(id)s is approved; the device %(imei)s is registered.")
 SMS_REJECTED = N_("ceir: application %(id)s is rejected: %(reason)s")
@@ -229,6 +240,8 @@ def _check_device_free(db: Session, keys: list[str]) -> None:
     )
     if open_:
         raise ApplicationRefused("open_application")
+    if identity_use.held(db, keys):
+        raise ApplicationRefused("held")
 
 
 def _tac_check(db: Session, key: str, brand: str | None, model: str | None) -> dict[str, Any]:
@@ -465,6 +478,29 @@ def _number_seen(db: Session, key: str, msisdn: str) -> bool:
     return found is not None
 
 
+def _tell_identity_holder(
+    db: Session,
+    application: Application,
+    before: dict[str, Any],
+    settings: Settings,
+    now: dt.datetime,
+) -> None:
+    """Every number of the applicant's IIN hears of the filing, with a "not me" link."""
+    identity_use.record_act(
+        db,
+        ActKind(application.kind),
+        iin=application.iin,
+        msisdn=application.msisdn,
+        reference=application.public_id,
+        keys=_keys_of(application),
+        device_id=application.device_id,
+        before=before,
+        language=application.language,
+        now=now,
+        settings=settings,
+    )
+
+
 def file_registration(
     db: Session,
     applicant: Applicant,
@@ -497,6 +533,7 @@ def file_registration(
     _check_device_free(db, keys)
     if _quota_used(db, applicant.iin, settings, now):
         raise ApplicationRefused("quota")
+    before = identity_use.device_snapshot(db, keys, None)
     check = _auto_check(db, applicant, keys, entered_on, travel_from, brand, model, settings)
     application = _new_application(
         applicant,
@@ -518,6 +555,7 @@ def file_registration(
     if application.status == ApplicationStatus.IN_REVIEW:
         _hold_while_in_review(db, application, keys, "registration", now)
     _audit_filing(db, application)
+    _tell_identity_holder(db, application, before, settings, now)
     db.flush()
     return application
 
@@ -568,6 +606,7 @@ def file_appeal(
     state = db.get(DeviceState, key)
     if state is None or state.state not in (DeviceStateName.NOTIFIED, DeviceStateName.BLOCKED):
         raise ApplicationRefused("not_blocked", field="imei")
+    before = identity_use.device_snapshot(db, [key], None)
     check = _auto_check(db, applicant, [key], entered_on, travel_from, None, None, settings)
     # A trip of one's own does not make another subscriber's notified phone one's own.
     if not _number_seen(db, key, applicant.msisdn):
@@ -635,6 +674,7 @@ def file_on_behalf(
     db.flush()
     _decide_automatically(db, application, settings, now)
     _audit_filing(db, application)
+    _tell_identity_holder(db, application, before, settings, now)
     db.flush()
     return application
 
@@ -771,6 +811,63 @@ def decide_application(
     _notify(db, application, settings, now)
     db.flush()
     return application
+
+
+def withdraw_disputed(db: Session, public_id: str, *, actor: str, now: dt.datetime) -> str:
+    """The holder of the IIN says they did not file it: the application is withdrawn, and what it
+    did is undone (the registration revoked, the appeal's pause ended). Returns its status before,
+    which `restore_disputed` brings back if an officer finds the filing genuine."""
+    application = _load_for_update(db, public_id)
+    before = application.status
+    if before == ApplicationStatus.WITHDRAWN:
+        return before
+    _end_pauses(db, application, now)
+    db.flush()
+    if before == ApplicationStatus.APPROVED:
+        _revoke(db, application, actor, now)
+    application.status = ApplicationStatus.WITHDRAWN.value
+    _event(db, application, actor, "identity_dispute", now)
+    audit.record(
+        db,
+        actor=actor,
+        action="citizens.withdraw_application",
+        object_type="application",
+        object_id=application.public_id,
+        details={"from": before, "why": "identity_dispute"},
+    )
+    db.flush()
+    return before
+
+
+def restore_disputed(
+    db: Session, public_id: str, status: str, *, actor: str, now: dt.datetime
+) -> None:
+    """An officer found the disputed filing genuine: it stands again as it was."""
+    application = _load_for_update(db, public_id)
+    if application.status != ApplicationStatus.WITHDRAWN or status == application.status:
+        return
+    application.status = status
+    if status == ApplicationStatus.APPROVED:
+        _register(db, application, actor, now)
+    elif status == ApplicationStatus.IN_REVIEW and application.kind == ApplicationKind.APPEAL:
+        db.add(
+            BlockPause(
+                imei=application.imei1,
+                reason="appeal",
+                reference=application.public_id,
+                created_at=now,
+            )
+        )
+    _event(db, application, actor, "identity_dispute_rejected", now)
+    audit.record(
+        db,
+        actor=actor,
+        action="citizens.restore_application",
+        object_type="application",
+        object_id=application.public_id,
+        details={"to": status, "why": "identity_dispute_rejected"},
+    )
+    db.flush()
 
 
 # --- what a citizen may read: only their own, and nothing tells another's apart from nothing ---

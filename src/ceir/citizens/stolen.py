@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from ceir import identifiers
 from ceir.audit import service as audit
-from ceir.citizens import ownership
+from ceir.citizens import identity_use, ownership
 from ceir.citizens.device_models import DeviceReport, ReportKind
+from ceir.citizens.identity_models import ActKind
 from ceir.eir import journal
 from ceir.eir.index import DeviceCode
 from ceir.errors import CeirError, NotFound
@@ -133,14 +134,20 @@ def report_own_device(
     kind: ReportKind,
     police_reference: str | None,
     now: dt.datetime,
+    msisdn: str | None = None,
 ) -> DeviceReport:
-    """The owner reports their device lost or stolen (stolen needs the police report number)."""
+    """The owner reports their device lost or stolen (stolen needs the police report number).
+
+    Every number of the owner's IIN is told, with a "not me" link (`identity_use`).
+    """
     ownership.owned_device_id(db, iin, device_id)
     reference = _reference(kind, police_reference, required=False)
+    keys = ownership.keys_of(db, device_id)
+    before = identity_use.device_snapshot(db, keys, device_id)
     actor = f"citizen:{iin}"
     report = DeviceReport(
         kind=kind.value,
-        imei=(keys := ownership.keys_of(db, device_id))[0],
+        imei=keys[0],
         imeis=keys,
         device_id=device_id,
         police_reference=reference,
@@ -149,6 +156,18 @@ def report_own_device(
         reported_at=now,
     )
     _block(db, report, SOURCES[kind], actor, now)
+    identity_use.record_act(
+        db,
+        ActKind.STOLEN_REPORT,
+        iin=iin,
+        msisdn=msisdn,
+        reference=str(report.id),
+        keys=keys,
+        device_id=device_id,
+        before=before,
+        language="ru",
+        now=now,
+    )
     return report
 
 
@@ -253,6 +272,41 @@ def cancel_by_police(db: Session, report_id: int, *, actor: str, now: dt.datetim
         raise NotFound("No such report in force.")
     _unblock(db, report, actor, now)
     return report
+
+
+def reinstate(db: Session, report_id: int, *, actor: str, now: dt.datetime) -> bool:
+    """A report cancelled on a dispute of identity use stands again (an officer found it was the
+    owner's), unless another report blocks the device meanwhile. Whether it stands again."""
+    report = _load(db, report_id)
+    if report is None or report.cancelled_at is None:
+        return False
+    keys = list(report.imeis)
+    rows = {
+        row.imei: row for row in db.scalars(select(StolenDevice).where(StolenDevice.imei.in_(keys)))
+    }
+    if any(row.cancelled_at is None for row in rows.values()):
+        return False
+    report.cancelled_at, report.cancelled_by = None, None
+    reference = report.police_reference or f"report:{report.id}"
+    source = POLICE_SOURCE if report.owner_iin is None else SOURCES[ReportKind(report.kind)]
+    for key in keys:
+        row = rows.get(key)
+        if row is None:
+            db.add(StolenDevice(imei=key, reported_at=now, reference=reference, source=source))
+        else:
+            row.reported_at, row.reference, row.source = now, reference, source
+            row.cancelled_at = None
+    journal.record(db, [(key, DeviceCode.STOLEN) for key in keys])
+    audit.record(
+        db,
+        actor=actor,
+        action="stolen.reinstate",
+        object_type="device_report",
+        object_id=str(report.id),
+        details={"kind": report.kind, "imeis": keys, "device": report.device_id},
+    )
+    db.flush()
+    return True
 
 
 def reports_in_force(db: Session, *, limit: int = 200) -> list[DeviceReport]:

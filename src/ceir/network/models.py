@@ -149,6 +149,11 @@ class StolenDevice(Base):
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
+# The reason of a BlockPause that holds a device while an officer checks a dispute of identity
+# use: no block, and no automatic act on it (ceir.citizens.identity_disputes).
+IDENTITY_HOLD = "identity_dispute"
+
+
 class BlockPause(Base):
     """An open appeal (or another reason) that holds a device's block until it is decided."""
 

@@ -34,7 +34,13 @@ from ceir.citizens.models import Application, ApplicationStatus
 from ceir.eir import journal
 from ceir.eir.index import DeviceCode
 from ceir.errors import CeirError
-from ceir.network.models import LinkStatus, SecondImeiCandidate, Subscriber
+from ceir.network.models import (
+    IDENTITY_HOLD,
+    BlockPause,
+    LinkStatus,
+    SecondImeiCandidate,
+    Subscriber,
+)
 from ceir.registry.models import Device, DeviceImei, Registration
 from ceir.registry.service import MAX_IMEIS_PER_DEVICE
 
@@ -233,6 +239,13 @@ def add_to_device(
     key = int(candidate.imei)
     if db.scalar(select(DeviceImei.device_id).where(DeviceImei.imei_key == key)) is not None:
         raise LinkRefused(f"IMEI {candidate.imei} already belongs to a device")
+    held = select(BlockPause.id).where(
+        BlockPause.imei.in_([candidate.imei, candidate.registered_imei]),
+        BlockPause.reason == IDENTITY_HOLD,
+        BlockPause.ended_at.is_(None),
+    )
+    if db.scalar(held.limit(1)) is not None:
+        raise LinkRefused("the device is held while an officer checks a dispute")
     if db.get(Device, candidate.device_id) is None:
         raise LinkRefused("the registered device no longer exists")
     slots = db.scalars(

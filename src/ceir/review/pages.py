@@ -19,7 +19,7 @@ from ceir.db import utcnow
 from ceir.errors import CeirError, InvalidInput
 from ceir.i18n import get_translations
 from ceir.ratelimit import RateLimiter
-from ceir.review import audit_log, decisions, findings, officers, queue, reasons
+from ceir.review import audit_log, decisions, findings, identity_cases, officers, queue, reasons
 from ceir.review.deps import (
     DISPLAY_TIMEZONE,
     CsrfField,
@@ -34,6 +34,7 @@ from ceir.review.deps import (
     set_cookie,
 )
 from ceir.review.officers import Permission, SignedIn
+from ceir.web.deps import MAX_ROW_ID
 from ceir.web.limits import app_limiter, client_address
 from ceir.web.pages import pager, redirect, safe_next, settings_of
 from ceir.web.templating import select_language
@@ -208,6 +209,7 @@ def queuepage(
     older_than_days: Annotated[int | None, Query(ge=0, le=3650)] = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     done: Annotated[str | None, Query(max_length=16)] = None,
+    dispute_done: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> Response:
     require(signed, Permission.REVIEW)
     now = utcnow()
@@ -244,6 +246,9 @@ def queuepage(
             "filters": filters,
             **pager("/officers/queue", filters, page, result.total, PAGE_SIZE),
             "done": done if done and done.isalnum() else None,
+            # Disputes of identity use come first: each holds a device (review/identity_cases).
+            "disputes": identity_cases.waiting(db, signed.officer),
+            "dispute_done": dispute_done,
             "kinds": [k.value for k in ApplicationKind],
             "statuses": [s.value for s in ApplicationStatus],
             "why_waiting": lambda check: findings.why_waiting(check, select_language(request)),

@@ -23,6 +23,7 @@ from ceir.check import pages as check_pages
 from ceir.check.memory import MemoryCheck
 from ceir.citizens import abroad_pages as citizen_abroad_pages
 from ceir.citizens import device_pages as citizen_device_pages
+from ceir.citizens import identity_pages as citizen_identity_pages
 from ceir.citizens import pages as citizen_pages
 from ceir.config import Settings, get_settings
 from ceir.db import get_engine, read_engine, session_factory
@@ -33,6 +34,7 @@ from ceir.network import api as network_api
 from ceir.partners import api as partners_api
 from ceir.partners import declarations_api
 from ceir.ratelimit import RateLimited, RateLimiter
+from ceir.review import identity_pages as review_identity_pages
 from ceir.review import pages as review_pages
 from ceir.review import police_pages
 from ceir.stats import api as stats_api
@@ -97,8 +99,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(citizen_pages.router)
     app.include_router(citizen_device_pages.router)
     app.include_router(citizen_abroad_pages.router)
+    app.include_router(citizen_identity_pages.router)
     app.include_router(review_pages.router)
     app.include_router(police_pages.router)
+    app.include_router(review_identity_pages.router)
     app.include_router(stats_pages.router)
     app.include_router(stats_api.router)
     _add_operations_routes(app)
