@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from ceir import config, db, migrate
@@ -25,6 +28,10 @@ POSTGRES_URL = os.environ.get(
     "CEIR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 _postgres_problem: list[str] = []
+# The streaming replica scripts/pg_replica.sh makes of the local cluster (scripts/test runs it).
+REPLICA_PORT = int(os.environ.get("CEIR_TEST_REPLICA_PORT", "5433"))
+REPLICA_SCRIPT = Path(__file__).parent.parent / "scripts" / "pg_replica.sh"
+_replica_problem: list[str] = []
 
 # Timing is not what property tests check: a busy 2-core CI machine must not fail them.
 hypothesis_settings.register_profile(
@@ -77,6 +84,57 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             "!", "PostgreSQL NOT REACHABLE: database tests ran on SQLite only", red=True, bold=True
         )
         terminalreporter.write_line(_postgres_problem[0])
+    if _replica_problem:
+        terminalreporter.write_sep(
+            "!", "NO POSTGRESQL REPLICA: the read-replica tests were skipped", red=True, bold=True
+        )
+        terminalreporter.write_line(_replica_problem[0])
+
+
+def _replica_of(url: str) -> str | None:
+    """The same database on the local streaming replica, once it has replayed its creation."""
+    replica = make_url(url).set(port=REPLICA_PORT).render_as_string(hide_password=False)
+    engine = create_engine(replica, isolation_level="AUTOCOMMIT")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with engine.connect() as conn:
+                    if conn.scalar(text("SELECT pg_is_in_recovery()")):
+                        return replica
+                    _replica_problem.append(f"port {REPLICA_PORT} is not a replica")
+                    return None
+            except OperationalError as exc:
+                # The database may not be replayed yet (it was created a moment ago).
+                if time.monotonic() > deadline or "does not exist" not in str(exc):
+                    _replica_problem.append(f"{make_url(replica).render_as_string()}: {exc}")
+                    return None
+                time.sleep(0.2)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def replica_url(postgres_database: str | None) -> str | None:
+    """This worker's test database on the streaming replica of the local PostgreSQL (port 5433).
+
+    scripts/test makes the replica (scripts/pg_replica.sh); run alone, the tests make it if they
+    may (as root), else they are skipped, loudly.
+    """
+    if postgres_database is None:
+        _replica_problem.append("no PostgreSQL primary")
+        return None
+    found = _replica_of(postgres_database)
+    if found is None and os.geteuid() == 0 and REPLICA_SCRIPT.exists():
+        made = subprocess.run(
+            [str(REPLICA_SCRIPT)], capture_output=True, text=True, timeout=900, check=False
+        )
+        if made.returncode == 0:
+            _replica_problem.clear()
+            found = _replica_of(postgres_database)
+        else:
+            _replica_problem.append(f"scripts/pg_replica.sh: {made.stderr.strip()[-500:]}")
+    return found
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -211,6 +211,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     # SQLAlchemy URL; PostgreSQL in production: postgresql+psycopg://user@host/db
     database_url: str | None = None
+    # A streaming replica of that database, for reads that may lag a moment behind the primary:
+    # the public IMEI check and the partners' bulk checks. None: they read from the primary too.
+    database_read_url: str | None = None
 
     # Public IMEI check: requests per minute per client (IP address) on the page and the JSON API.
     public_rate_limit_per_minute: int = Field(default=30, ge=0)
@@ -265,6 +268,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'ceir.db').resolve()}"
+
+    @property
+    def effective_read_database_url(self) -> str:
+        return self.database_read_url or self.effective_database_url
 
 
 @lru_cache(maxsize=1)

@@ -19,7 +19,7 @@ from ceir.check.presentation import (
 )
 from ceir.check.service import Signal, Verdict, check_imei
 from ceir.i18n import LANGUAGES
-from ceir.web.deps import Db
+from ceir.web.deps import ReadDb
 from ceir.web.limits import public_rate_limit
 from ceir.web.templating import remember_language, select_language, templates
 
@@ -37,7 +37,7 @@ def limit_checks_only(request: Request) -> None:
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def check_page(
     request: Request,
-    db: Db,
+    db: ReadDb,
     _limited: Annotated[None, Depends(limit_checks_only)],
     imei: Annotated[str | None, Query(max_length=64)] = None,
     receipt: Annotated[str | None, Query(max_length=64)] = None,

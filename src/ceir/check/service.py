@@ -296,12 +296,12 @@ def check_table(db: Session | Connection, queries: Sequence[str] | pa.Array) -> 
     tac_models: list[DeviceModel | None] = []
 
     if valid.size:
-        keys_temp_table(conn, "tmp_check_keys", keys[valid], valid)
-        found_rows, found_sources, found_times = _registrations_of(conn)
+        source = _KeyRows.of(conn, keys[valid], valid)
+        found_rows, found_sources, found_times = _registrations_of(conn, source)
         codes[found_rows] = _CODE[Verdict.REGISTERED]
         found_at[found_rows] = np.arange(found_rows.size, dtype=np.int32)
         for row_no, state, blocked_from, state_reasons, stolen in _enforcement_of(
-            conn, keys[valid], valid
+            conn, source, keys[valid], valid
         ):
             facts = DeviceFacts(
                 registered=bool(codes[row_no] == _CODE[Verdict.REGISTERED]),
@@ -314,7 +314,7 @@ def check_table(db: Session | Connection, queries: Sequence[str] | pa.Array) -> 
                 codes[row_no] = _CODE[verdict]
             if dated:
                 block_date[row_no] = str(blocked_from)[:10] if blocked_from else None
-        conn.exec_driver_sql("DROP TABLE tmp_check_keys")
+        source.drop(conn)
 
         tacs = pa.array(np.where(ok, keys // 1_000_000, 0))
         unique_tacs = pc.unique(pc.filter(tacs, pa.array(ok)))
@@ -375,8 +375,42 @@ def check_table(db: Session | Connection, queries: Sequence[str] | pa.Array) -> 
 WHOLE_TABLES_FROM = 100_000
 
 
+@dataclass(frozen=True)
+class _KeyRows:
+    """The checked keys as rows (imei_key, row_no) aliased `t`, for the queries to join against.
+
+    On PostgreSQL, up to WHOLE_TABLES_FROM keys are bound as two arrays and `unnest`ed: no
+    temporary table, so the check also runs on a read-only session of a streaming replica (a
+    hot standby refuses CREATE TABLE, even a temporary one), and spares a batch the DDL. More
+    keys (a background job, on the primary) go to a temporary table that is ANALYZEd.
+    """
+
+    sql: str
+    params: dict[str, object]
+    rows: int  # one more than the largest row_no
+    temporary: bool
+
+    @classmethod
+    def of(cls, conn: Connection, keys: np.ndarray, rows: np.ndarray) -> _KeyRows:
+        end = int(rows.max()) + 1 if rows.size else 0
+        if conn.dialect.name == "postgresql" and keys.size < WHOLE_TABLES_FROM:
+            return cls(
+                "unnest(CAST(:t_keys AS bigint[]), CAST(:t_rows AS integer[])) "
+                "AS t(imei_key, row_no)",
+                {"t_keys": keys.tolist(), "t_rows": rows.tolist()},
+                end,
+                temporary=False,
+            )
+        keys_temp_table(conn, "tmp_check_keys", keys, rows)
+        return cls("tmp_check_keys t", {}, end, temporary=True)
+
+    def drop(self, conn: Connection) -> None:
+        if self.temporary:
+            conn.exec_driver_sql("DROP TABLE tmp_check_keys")
+
+
 def _enforcement_of(
-    conn: Connection, keys: np.ndarray, rows: np.ndarray
+    conn: Connection, source: _KeyRows, keys: np.ndarray, rows: np.ndarray
 ) -> list[tuple[int, str | None, object, str | None, bool]]:
     """(row, state, block date, reasons, stolen) of the checked keys that have any."""
     if keys.size >= WHOLE_TABLES_FROM:
@@ -385,12 +419,15 @@ def _enforcement_of(
         as_text = "lpad(t.imei_key::text, 14, '0')"
     else:
         as_text = "printf('%014d', t.imei_key)"
-    found = conn.exec_driver_sql(
-        f"SELECT t.row_no, ds.state, ds.block_date, ds.reasons, sd.imei IS NOT NULL "  # noqa: S608
-        f"FROM tmp_check_keys t "
-        f"LEFT JOIN device_states ds ON ds.imei = {as_text} "
-        f"LEFT JOIN stolen_devices sd ON sd.imei = {as_text} AND sd.cancelled_at IS NULL "
-        f"WHERE ds.imei IS NOT NULL OR sd.imei IS NOT NULL"
+    found = conn.execute(
+        text(
+            f"SELECT t.row_no, ds.state, ds.block_date, ds.reasons, sd.imei IS NOT NULL "  # noqa: S608
+            f"FROM {source.sql} "
+            f"LEFT JOIN device_states ds ON ds.imei = {as_text} "
+            f"LEFT JOIN stolen_devices sd ON sd.imei = {as_text} AND sd.cancelled_at IS NULL "
+            f"WHERE ds.imei IS NOT NULL OR sd.imei IS NOT NULL"
+        ),
+        source.params,
     ).all()
     return [(int(r[0]), r[1], r[2], r[3], bool(r[4])) for r in found]
 
@@ -423,9 +460,9 @@ def _enforcement_in_memory(
     return found
 
 
-def _registrations_of(conn: Connection) -> tuple[np.ndarray, pa.Array, pa.Array]:
-    """(row, source, registered_at ISO UTC) of the registration in force for each key of
-    tmp_check_keys that is registered.
+def _registrations_of(conn: Connection, source: _KeyRows) -> tuple[np.ndarray, pa.Array, pa.Array]:
+    """(row, source, registered_at ISO UTC) of the registration in force for each checked key
+    that is registered.
 
     The database hands the rows over as CSV text that Arrow parses: a million rows as Python
     tuples took longer than the join that finds them.
@@ -434,11 +471,11 @@ def _registrations_of(conn: Connection) -> tuple[np.ndarray, pa.Array, pa.Array]
         stamp = "to_char(r.registered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
     else:
         stamp = "r.registered_at"  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' UTC
-    found = """
-        FROM tmp_check_keys t
+    found = f"""
+        FROM {source.sql}
         JOIN device_imeis di ON di.imei_key = t.imei_key
         JOIN registrations r ON r.device_id = di.device_id AND r.revoked_at IS NULL"""
-    lines = _concatenated(conn, f"t.row_no || ',' || r.source || ',' || {stamp}", found)
+    lines = _concatenated(conn, f"t.row_no || ',' || r.source || ',' || {stamp}", found, source)
     if not lines:
         return np.zeros(0, dtype=np.int64), pa.array([], pa.string()), pa.array([], pa.string())
     table = pa_csv.read_csv(
@@ -468,21 +505,21 @@ def _registrations_of(conn: Connection) -> tuple[np.ndarray, pa.Array, pa.Array]
     return row_nos, sources, stamps
 
 
-# Rows of tmp_check_keys per SQLite query: bounds the text one query builds.
+# Rows of checked keys per query: bounds the text one query builds.
 _CHUNK = 1_000_000
 
 
-def _concatenated(conn: Connection, row: str, found: str) -> bytes:
+def _concatenated(conn: Connection, row: str, found: str, source: _KeyRows) -> bytes:
     """The rows of `SELECT {row} {found}` as lines of one text, a chunk of keys at a time."""
     if conn.dialect.name == "postgresql":
         aggregate = f"string_agg({row}, E'\\n')"
     else:
         aggregate = f"group_concat({row}, char(10))"
-    (rows,) = conn.exec_driver_sql("SELECT coalesce(max(row_no) + 1, 0) FROM tmp_check_keys").one()
     query = text(f"SELECT {aggregate} {found} WHERE t.row_no >= :first AND t.row_no < :end")
     parts = []
-    for first in range(0, rows, _CHUNK):
-        part = conn.execute(query, {"first": first, "end": first + _CHUNK}).scalar()
+    for first in range(0, source.rows, _CHUNK):
+        bounds = {"first": first, "end": first + _CHUNK}
+        part = conn.execute(query, {**source.params, **bounds}).scalar()
         if part:
             parts.append(part)
     return "\n".join(parts).encode()

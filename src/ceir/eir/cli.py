@@ -8,12 +8,14 @@ import multiprocessing
 import os
 import shutil
 import signal
+import socket
 import tempfile
+import threading
 import time
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -84,18 +86,11 @@ def serve(
             f"({workers} workers)"
             + (f", Diameter S13 on {host}:{diameter_port}" if diameter_port is not None else "")
         )
-        uvicorn.run(
-            "ceir.eir.http:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            http="httptools",
-            loop="uvloop",
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=GRACE_SECONDS,
-        )
+        options = _http_options(host, port)
+        if workers == 1:
+            uvicorn.run(**options)
+        else:
+            _supervise_http_workers(options, workers, diameter)
     finally:
         if diameter is not None:
             diameter.terminate()  # it says goodbye (DPR) to its peers and closes
@@ -220,6 +215,81 @@ async def _run_node(
             with contextlib.suppress(asyncio.CancelledError):
                 await diameter
         sync.stop()
+
+
+def _http_options(host: str, port: int) -> dict[str, Any]:
+    return {
+        "app": "ceir.eir.http:create_app",
+        "factory": True,
+        "host": host,
+        "port": port,
+        "http": "httptools",
+        "loop": "uvloop",
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_graceful_shutdown": GRACE_SECONDS,
+    }
+
+
+def _supervise_http_workers(
+    options: dict[str, Any], workers: int, diameter: SpawnProcess | None
+) -> None:
+    """Run `workers` uvicorn processes on one listening socket until SIGTERM or SIGINT.
+
+    uvicorn's own manager stops its workers one after the other and only then returns, so the
+    Diameter process was told last: 5-6 s under load. Here a stop reaches every worker and the
+    Diameter process at once; each closes its listener straight away and answers what it has
+    already received (GRACE_SECONDS at most), so both ports are free within the 5 s promised.
+    A worker that dies is replaced.
+    """
+    import uvicorn
+
+    listener = uvicorn.Config(**options).bind_socket()
+    spawn = multiprocessing.get_context("spawn")
+    parent = os.getpid()
+
+    def start() -> SpawnProcess:
+        worker = spawn.Process(
+            target=_run_http_worker, args=(options, listener, parent), name="ceir-eir-http"
+        )
+        worker.start()
+        return worker
+
+    stopping = threading.Event()
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda _signum, _frame: stopping.set())
+    running = [start() for _ in range(workers)]
+    try:
+        while not stopping.wait(0.2):
+            running = [w if w.is_alive() else start() for w in running]
+    finally:
+        listener.close()
+        everyone = running + ([diameter] if diameter is not None else [])
+        for process in everyone:
+            if process.is_alive():
+                process.terminate()  # SIGTERM: stop listening, finish requests in flight
+        deadline = time.monotonic() + GRACE_SECONDS + 1
+        for process in everyone:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+
+def _run_http_worker(options: dict[str, Any], listener: socket.socket, parent: int) -> None:
+    """One HTTP worker on the supervisor's socket; it stops, too, if the supervisor is killed."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(**options))
+
+    def watch_parent() -> None:
+        while not server.should_exit:
+            if os.getppid() != parent:  # an orphan would keep the port from the next start
+                server.should_exit = True
+            time.sleep(1)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    server.run(sockets=[listener])
 
 
 def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:

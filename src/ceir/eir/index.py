@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import os
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,14 +136,45 @@ def load_snapshot(path: Path) -> EquipmentIndex:
     )
 
 
+# A journal id skipped by a reader (its transaction had not committed yet, or rolled back) is
+# asked for again for this long: longer than any transaction that writes journal entries (a
+# citizen's request, an officer's decision, a declarations import) takes to commit.
+GAP_SECONDS = 900.0
+MAX_GAPS = 64  # ranges asked for at once (the newest); each is two numbers in a query string
+
+
 class IndexHolder:
     """The index in service: readers take `current` without a lock; writers replace it whole."""
 
     def __init__(self, index: EquipmentIndex | None = None) -> None:
         self.current = index or empty_index()
-        self.journal_id = self.current.journal_id  # the last journal entry applied
+        self.journal_id = self.current.journal_id  # the highest journal entry applied
         self._entries: list[tuple[int, int, DeviceCode]] = []
+        # Ids below journal_id not seen yet: [first, last, monotonic time first missed].
+        self._gaps: list[list[float]] = []
         self._lock = threading.Lock()
+
+    def open_gaps(self, now: float | None = None) -> list[tuple[int, int]]:
+        """Id ranges below `journal_id` still to be asked for (`ceir.eir.journal.since`)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._gaps = [g for g in self._gaps if now - g[2] < GAP_SECONDS]
+            return [(int(g[0]), int(g[1])) for g in self._gaps[-MAX_GAPS:]]
+
+    def _note_ids(self, ids: list[int], now: float) -> None:
+        """Record gaps before new ids and fill the gaps that old ids close (under the lock)."""
+        top = self.journal_id
+        for i in ids:
+            if i > top:
+                if i > top + 1:
+                    self._gaps.append([top + 1, i - 1, now])
+                top = i
+                continue
+            for n, (low, high, since) in enumerate(self._gaps):
+                if low <= i <= high:
+                    parts = [[low, i - 1, since], [i + 1, high, since]]
+                    self._gaps[n : n + 1] = [p for p in parts if p[0] <= p[1]]
+                    break
 
     def swap(self, index: EquipmentIndex) -> None:
         """Serve a new snapshot; journal entries it does not yet contain stay applied."""
@@ -153,16 +185,25 @@ class IndexHolder:
             self.current = index
 
     def apply(self, entries: Iterable[tuple[int, int, DeviceCode]]) -> None:
-        """Apply journal entries (id, key, code), oldest first."""
-        fresh = [e for e in entries if e[0] > self.journal_id]
-        if not fresh:
-            return
+        """Apply journal entries (id, key, code): those after `journal_id` and those that fill
+        an open gap (committed after a later id was seen), in the order they come."""
+        entries = sorted(entries)
         with self._lock:
+            gaps = self._gaps
+            fresh = [
+                e
+                for e in entries
+                if e[0] > self.journal_id or any(g[0] <= e[0] <= g[1] for g in gaps)
+            ]
+            if not fresh:
+                return
+            self._note_ids([e[0] for e in fresh], time.monotonic())
             self._entries.extend(fresh)
             overlay = dict(self.current.overlay)
+            # Applied as they arrive: a late entry was committed after the ones seen before it.
             overlay.update((key, code) for _id, key, code in fresh)
             self.current.overlay = overlay  # one reference replaced: readers see old or new
-            self.journal_id = fresh[-1][0]
+            self.journal_id = max(self.journal_id, fresh[-1][0])
 
     def info(self) -> dict[str, Any]:
         index = self.current

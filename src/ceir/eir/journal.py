@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from ceir.db import utcnow
@@ -24,12 +24,24 @@ def last_id(db: Session | Connection) -> int:
 
 
 def since(
-    db: Session | Connection, after_id: int, limit: int = 100_000
+    db: Session | Connection,
+    after_id: int,
+    limit: int = 100_000,
+    gaps: Sequence[tuple[int, int]] = (),
 ) -> list[tuple[int, int, DeviceCode]]:
-    """(id, key, code) of the entries after `after_id`, oldest first."""
+    """(id, key, code) of the entries after `after_id`, and of those in the `gaps` (inclusive id
+    ranges at or below it that a reader has not seen yet), oldest first.
+
+    PostgreSQL hands out ids when a row is inserted, not when its transaction commits: id 7 may
+    become visible after id 8. A reader that has seen 8 but not 7 keeps asking for 7 as a gap
+    (`ceir.eir.index.IndexHolder.open_gaps`) until it shows up or is given up on.
+    """
+    wanted = EirJournalEntry.id > after_id
+    for low, high in gaps:
+        wanted = or_(wanted, EirJournalEntry.id.between(low, high))
     rows = db.execute(
         select(EirJournalEntry.id, EirJournalEntry.imei_key, EirJournalEntry.code)
-        .where(EirJournalEntry.id > after_id)
+        .where(wanted)
         .order_by(EirJournalEntry.id)
         .limit(limit)
     )

@@ -235,7 +235,9 @@ class IndexRefresher:
             self.holder.swap(self.load(newest))
             self._snapshot = newest.name
         with self.engine.connect() as conn:
-            while entries := journal.since(conn, self.holder.journal_id, limit=JOURNAL_BATCH):
+            while entries := journal.since(
+                conn, self.holder.journal_id, JOURNAL_BATCH, self.holder.open_gaps()
+            ):
                 self.holder.apply(entries)
                 if len(entries) < JOURNAL_BATCH:
                     break

@@ -17,7 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,9 +95,12 @@ def snapshot_path(settings: Settings, name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def journal_page(db: Session, after: int, limit: int) -> bytes:
-    """Entries after `after`, oldest first, and the newest id the centre has (for the lag)."""
-    entries = journal.since(db, after, limit=limit)
+def journal_page(
+    db: Session, after: int, limit: int, gaps: Sequence[tuple[int, int]] = ()
+) -> bytes:
+    """Entries after `after` and in `gaps`, oldest first, and the newest id the centre has (for
+    the lag)."""
+    entries = journal.since(db, after, limit=limit, gaps=gaps)
     body = {
         "after": after,
         "entries": [[i, k, int(c)] for i, k, c in entries],

@@ -13,7 +13,8 @@ from ceir.apikeys.models import ApiKey
 from ceir.apikeys.service import OWNER_OPERATOR, SCOPE_EIR_SYNC
 from ceir.config import Settings
 from ceir.eir import sync
-from ceir.errors import Forbidden, NotFound
+from ceir.eir.index import MAX_GAPS
+from ceir.errors import Forbidden, InvalidInput, NotFound
 from ceir.web.deps import MAX_ROW_ID, Db
 
 router = APIRouter(prefix="/api/v1/eir", tags=["eir nodes"])
@@ -96,10 +97,28 @@ def journal_page(
     db: Db,
     after: Annotated[int, Query(ge=0, le=MAX_ROW_ID, description="last journal id applied")] = 0,
     limit: Annotated[int, Query(ge=1, le=sync.JOURNAL_PAGE_MAX)] = sync.JOURNAL_PAGE,
+    gaps: Annotated[
+        str,
+        Query(
+            max_length=4096,
+            pattern=r"^(\d+-\d+(,\d+-\d+)*)?$",
+            description="ids at or below `after` not seen yet, as `first-last` ranges "
+            "separated by commas (at most 64): entries committed after a later one",
+        ),
+    ] = "",
 ) -> Response:
     """`{after, entries: [[id, imei_key, code], ...], last_id, more}`, oldest first; the
-    `Ceir-Signature` header signs the body. Ask again with `after` = the last id while `more`."""
-    body = sync.journal_page(db, after, limit)
+    `Ceir-Signature` header signs the body. Ask again with `after` = the last id while `more`.
+    Ids are taken when a change is written, not when it commits, so a smaller id can appear
+    after a larger one: ask for the ids you skipped in `gaps` until they come (or for 15 min)."""
+    ranges = [
+        (int(low), int(high))
+        for low, high in (part.split("-") for part in gaps.split(",") if part)
+        if int(low) <= int(high) <= MAX_ROW_ID
+    ]
+    if len(ranges) > MAX_GAPS:
+        raise InvalidInput(f"at most {MAX_GAPS} gaps at once")
+    body = sync.journal_page(db, after, limit, ranges)
     return Response(
         body,
         media_type="application/json",

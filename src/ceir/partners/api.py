@@ -25,7 +25,7 @@ from ceir.partners.schemas import (
     SaleOut,
     UsageDay,
 )
-from ceir.web.deps import Db
+from ceir.web.deps import Db, ReadDb
 from ceir.web.problems import problems
 
 router = APIRouter(prefix="/api/v1/partners", tags=["partners"])
@@ -41,14 +41,14 @@ MAX_CHECK_BYTES = 8 * 1024 * 1024  # 10,000 items at their longest fields fit wi
     openapi_extra=docs.BULK_CHECK_REQUEST,
     responses=problems(401, 403, 413, 415, 422, 429),
 )
-async def bulk_check(request: Request, key: CheckKey, db: Db) -> BulkCheckOut:
+async def bulk_check(request: Request, key: CheckKey, db: Db, reader: ReadDb) -> BulkCheckOut:
     """JSON `{"items": [{"imei": …, "brand": …, "model": …}]}` (`application/json`) or CSV
     (`text/csv`, or `text/plain`) with a header `imei[,brand,model]` or one IMEI a line. Answers
     keep the order; a bad IMEI is marked `invalid` on its own. A body that is not one of these
     answers 415 or 422 and is not counted against the quota."""
     body = await _body_after_commit(request, db)
     return await run_in_threadpool(
-        _bulk_check, db, key, request.headers.get("content-type", ""), body
+        _bulk_check, db, reader, key, request.headers.get("content-type", ""), body
     )
 
 
@@ -62,14 +62,19 @@ async def _body_after_commit(request: Request, db: Session) -> bytes:
     return await request.body()
 
 
-def _bulk_check(db: Session, key: ApiKey, content_type: str, body: bytes) -> BulkCheckOut:
+def _bulk_check(
+    db: Session, reader: Session, key: ApiKey, content_type: str, body: bytes
+) -> BulkCheckOut:
     # In a worker thread: a batch's look-ups (and a wait for SQLite's write lock) must not stall
     # the event loop.
     items = service.items_of(content_type, body)
     if len(items) > service.MAX_BATCH:
         raise PayloadTooLarge(f"at most {service.MAX_BATCH} IMEIs in one request; use /jobs")
     service.admit(db, key, len(items), utcnow())
-    answers = service.check_batch(db, items)
+    # The use is counted on the primary and committed before the look-ups, which may run on the
+    # replica: a refused batch is not counted, a counted one holds no transaction while it reads.
+    db.commit()
+    answers = service.check_batch(reader, items)
     return BulkCheckOut(results=[CheckAnswer(**a) for a in answers])
 
 

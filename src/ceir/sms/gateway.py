@@ -43,7 +43,7 @@ class SmppGateway:
             client.bind_transmitter(system_id=s.smpp_system_id, password=s.smpp_password)
             parts, encoding, msg_type = smpplib.gsm.make_parts(text)
             for part in parts:
-                client.send_message(
+                sent = client.send_message(
                     source_addr_ton=smpplib.consts.SMPP_TON_ALNUM,
                     source_addr_npi=smpplib.consts.SMPP_NPI_UNK,
                     source_addr=s.smpp_source_addr,
@@ -55,9 +55,29 @@ class SmppGateway:
                     esm_class=msg_type,
                     registered_delivery=False,
                 )
-            client.unbind()
+                # Each part's answer is read before the next goes: an SMSC that refuses one
+                # (throttled, a bad number) must leave the message unsent, never marked sent.
+                # Unread, the answer was taken for unbind's own, whose answer then stayed
+                # unread: the socket closed with data waiting, a TCP reset instead of a FIN.
+                _expect_ok(client.read_pdu(), "submit_sm_resp", sent.sequence)
+            _expect_ok(client.unbind(), "unbind_resp", None)
         finally:
             client.disconnect()
+
+
+class SmscRefused(RuntimeError):
+    """The SMSC answered with an error status, or with something else than was asked."""
+
+
+def _expect_ok(answer: object, command: str, sequence: int | None) -> None:
+    status = getattr(answer, "status", None)
+    if getattr(answer, "command", None) != command or (
+        sequence is not None and getattr(answer, "sequence", None) != sequence
+    ):
+        raise SmscRefused(f"the SMSC answered {getattr(answer, 'command', '?')} (status {status})")
+    if status:
+        describe = getattr(answer, "get_status_desc", lambda: "")
+        raise SmscRefused(f"the SMSC refused {command[:-5]}: status 0x{status:02x} {describe()}")
 
 
 def make_gateway(settings: SmsSettings) -> Gateway:

@@ -74,7 +74,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.openapi = problem_openapi(app)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.engine = engine
-    app.state.read_engine = read_engine(engine)  # for the public check
+    # The public check and the partners' bulk checks read here: the replica when one is set.
+    app.state.read_engine = read_engine(
+        get_engine(settings.database_read_url) if settings.database_read_url else engine
+    )
+    app.state.read_sessions = session_factory(app.state.read_engine)
     app.state.sessions = session_factory(engine)
     app.state.public_limiter = RateLimiter(settings.public_rate_limit_per_minute)
     app.state.metrics = Metrics()

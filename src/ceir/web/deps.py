@@ -26,6 +26,18 @@ def get_db(request: Request) -> Iterator[Session]:
 # commit after the body, and a second `Depends(get_db)` of another scope would be a second session.)
 Db = Annotated[Session, Depends(get_db, scope="function")]
 
+
+def get_read_db(request: Request) -> Iterator[Session]:
+    with request.app.state.read_sessions() as session:
+        yield session
+
+
+# A session for reads that may lag a moment behind the last write: on the streaming replica when
+# `CEIR_DATABASE_READ_URL` is set (else on the primary), in autocommit on PostgreSQL. Only for
+# what anyone may read and nobody has just written: the public check, the partners' bulk checks.
+# A page that shows a user what they have just done reads `Db` (read-your-writes).
+ReadDb = Annotated[Session, Depends(get_read_db, scope="function")]
+
 # Ids are 64-bit integers in both databases: a larger number (or one below 1) names no row, and
 # SQLite's driver cannot even bind it. Refused as a bad request (422) before any query.
 MAX_ROW_ID = 2**63 - 1
