@@ -635,6 +635,7 @@ def file_appeal(
     if application.status == ApplicationStatus.IN_REVIEW:
         _text_deadline(db, application, settings, now)
     _audit_filing(db, application)
+    _tell_identity_holder(db, application, before, settings, now)
     db.flush()
     return application
 
@@ -654,6 +655,7 @@ def file_on_behalf(
     """A personal import filed for the citizen from evidence gathered already (a purchase they
     declared abroad, matched by the run to their trip home): decided at once like any other,
     to an officer when this year's quota is used up."""
+    before = identity_use.device_snapshot(db, [key], None)
     check = {**check, "tac": _tac_check(db, key, None, None)}
     check["findings"] = list(check.get("findings", []))
     if _quota_used(db, applicant.iin, settings, now):
@@ -673,6 +675,8 @@ def file_on_behalf(
     db.add(application)
     db.flush()
     _decide_automatically(db, application, settings, now)
+    if application.status == ApplicationStatus.IN_REVIEW:
+        _hold_while_in_review(db, application, [key], "registration", now)
     _audit_filing(db, application)
     _tell_identity_holder(db, application, before, settings, now)
     db.flush()
