@@ -124,11 +124,19 @@ def classify_command(
         str | None,
         typer.Option("--supervisor", help="The supervisor (officer) confirming a held run"),
     ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Evaluate every device seen, not only those whose inputs changed"
+        ),
+    ] = False,
 ) -> None:
     """Classify the devices seen up to DATE and write every operator's lists.
 
     A run that would newly notify or block too many of an operator's devices is held before
     anything reaches the lists; a supervisor lets it through with --confirm-run ID --supervisor.
+    Devices seen again with nothing new are not evaluated again (the outcome is the same);
+    --full evaluates them all.
     """
     if (date is None) == (confirm_run is None):
         raise typer.BadParameter("give either --date or --confirm-run")
@@ -142,7 +150,7 @@ def classify_command(
                 )
             else:
                 assert date is not None
-                report = classify(session, run_date=date, actor=_actor())
+                report = classify(session, run_date=date, actor=_actor(), full=full)
     except RunHeld as exc:
         err_console.print(f"Held: {exc.detail}", markup=False, style="red")
         raise typer.Exit(3) from exc
