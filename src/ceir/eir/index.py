@@ -91,13 +91,15 @@ def make_index(
     built_at: dt.datetime | None = None,
 ) -> EquipmentIndex:
     """Sort and de-duplicate; where a key appears twice the most severe code wins."""
-    order = np.lexsort((-codes.astype(np.int16), keys))
-    keys, codes = keys[order], codes[order]
-    first = np.ones(keys.size, dtype=bool)
-    first[1:] = keys[1:] != keys[:-1]
-    return EquipmentIndex(
-        keys[first], codes[first], built_at or dt.datetime.now(dt.UTC), journal_id=journal_id
-    )
+    # Keys already strictly increasing (a run's, sorted by DuckDB) skip the sort: a lexsort of
+    # 20 million keys took seconds.
+    if keys.size > 1 and not bool((keys[1:] > keys[:-1]).all()):
+        order = np.lexsort((-codes.astype(np.int16), keys))
+        keys, codes = keys[order], codes[order]
+        first = np.ones(keys.size, dtype=bool)
+        first[1:] = keys[1:] != keys[:-1]
+        keys, codes = keys[first], codes[first]
+    return EquipmentIndex(keys, codes, built_at or dt.datetime.now(dt.UTC), journal_id=journal_id)
 
 
 def write_snapshot(folder: Path, index: EquipmentIndex) -> Path:

@@ -83,6 +83,7 @@ def codes_from_run(
             FULL JOIN next_states n ON n.imei = r.imei
             FULL JOIN stolen s ON s.imei = coalesce(n.imei, r.imei)
         ) WHERE key >= 0
+        ORDER BY key
         """
     ).fetchnumpy()
     return arrays["key"].astype(np.int64), arrays["code"].astype(np.uint8)

@@ -1,9 +1,16 @@
 """Classification: which devices the networks saw are not compliant, and what happens to them.
 
 A run for a day merges the staged dumps into the sightings, evaluates every condition for the
-devices seen (and for those already notified, blocked or flagged, and those whose facts changed
-since the last run), moves each device along its life cycle (notified -> blocked -> allowed) and
-writes the lists for every operator.
+devices whose inputs changed (new pairs, registrations, reports, appeals, TACs withdrawn), those
+already notified, blocked or flagged (time passing their block date), moves each device along
+its life cycle (notified -> blocked -> allowed) and writes the lists for every operator.
+
+Incremental: a device seen again with nothing new is not evaluated again. Its verdict cannot
+have changed since the run that last evaluated it (see `_merge_staged` for why), so the run's
+states are those of a full re-evaluation of every device seen that day, which `full=True`
+(`ceir network classify --full`) still does, and which a run does by itself when it cannot
+trust the store's record of the last run (a different rule setting, a run whose relational half
+never committed, no earlier run).
 
 Crash safety: the run's DuckDB transaction commits first, with the run's id as a marker, and the
 relational one second; the relational commit is the run's commit point. Everything the DuckDB
@@ -15,6 +22,7 @@ never committed makes the next run rebuild the registry mirror (see `_reconcile_
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,6 +68,9 @@ FETCH_BATCH = 1_000_000
 # started: a change whose transaction was still open when that run read its inputs is not lost.
 FACT_MARGIN = dt.timedelta(days=1)
 
+# Bump when a change to the evaluation's code changes verdicts: the next run re-evaluates all.
+EVALUATION_VERSION = 1
+
 
 class RunHeld(CeirError):
     """The safety brake stopped a run: nothing reached the lists; a supervisor must confirm."""
@@ -92,10 +103,17 @@ def _timed(steps: dict[str, float], name: str) -> Iterator[None]:
 
 
 def classify(
-    db: Session, *, run_date: dt.date, actor: str, settings: Settings | None = None
+    db: Session,
+    *,
+    run_date: dt.date,
+    actor: str,
+    settings: Settings | None = None,
+    full: bool = False,
 ) -> RunReport:
     """Classify the devices seen up to `run_date`; re-running the latest day is safe.
 
+    `full` re-evaluates every device seen that day, not only those whose inputs changed (the
+    outcome is the same; it is the reference the incremental run is checked against).
     Commits `db` itself: the run's DuckDB changes must commit in the same breath.
     """
     settings = settings or get_settings()
@@ -107,7 +125,7 @@ def classify(
             "--supervisor NAME` before any other run"
         )
     run = ClassificationRun(run_date=run_date, started_at=utcnow(), actor=actor, counts={})
-    return _run(db, run, actor=actor, settings=settings, brake=True)
+    return _run(db, run, actor=actor, settings=settings, brake=True, full=full)
 
 
 def confirm_held_run(
@@ -130,7 +148,7 @@ def confirm_held_run(
         object_id=str(run.id),
         details={"run_date": run.run_date.isoformat(), "reason": run.held_reason, "via": actor},
     )
-    return _run(db, run, actor=by, settings=settings, brake=False)
+    return _run(db, run, actor=by, settings=settings, brake=False, full=False)
 
 
 def dismiss_held_run(
@@ -214,7 +232,7 @@ def _pending_held() -> Any:
 
 
 def _run(
-    db: Session, run: ClassificationRun, *, actor: str, settings: Settings, brake: bool
+    db: Session, run: ClassificationRun, *, actor: str, settings: Settings, brake: bool, full: bool
 ) -> RunReport:
     run_date = run.run_date
     started = time.perf_counter()
@@ -237,6 +255,9 @@ def _run(
             finished, ClassificationRun.run_date < run_date
         )
     )
+    last_run_id = db.scalar(
+        select(func.max(ClassificationRun.id)).where(finished, ClassificationRun.id != run.id)
+    )
     db.add(run)
     db.flush()
     report = RunReport(run.id, run_date)
@@ -253,8 +274,18 @@ def _run(
                 counts["registry_keys_synced"] = _sync_registry(db, con, rebuild=rebuild)
             with _timed(steps, "reference"):
                 _load_reference(db, con, since=last_started and last_started - FACT_MARGIN)
+                fingerprint = _fingerprint(settings)
+                incremental = (
+                    not full
+                    and not rebuild
+                    and _basis_holds(con, last_run_id, fingerprint)
+                    and settings.network.conditions[Condition.NOT_REGISTERED.value].blocking
+                )
+                counts["evaluation"] = "incremental" if incremental else "full"
             with _timed(steps, "merge"):
-                counts["sightings_merged"] = _merge_staged(db, con, run, settings)
+                counts["sightings_merged"] = _merge_staged(
+                    db, con, run, settings, incremental=incremental
+                )
             with _timed(steps, "amnesty"):
                 counts["amnesty_registered"] = _apply_amnesty(db, con, run_date, settings)
                 counts["declared_registered"] = _register_declared(db, con, run_date, settings)
@@ -277,6 +308,7 @@ def _run(
                 counts["notifications_not_reachable"] = lists.not_reachable(con)
             with _timed(steps, "index"):
                 keys, codes = codes_from_run(con)
+            _record_basis(con, run.id, fingerprint)
             run.counts = counts
             run.finished_at = utcnow()
             audit.record(
@@ -406,6 +438,33 @@ def _reconcile_store(db: Session, con: duckdb.DuckDBPyConnection) -> bool:
     return bool(stale)
 
 
+def _fingerprint(settings: Settings) -> str:
+    """A digest of everything besides a device's own facts that its verdict depends on."""
+    rules = settings.network.model_dump_json() + _junk_sql("imei") + str(EVALUATION_VERSION)
+    return hashlib.sha256(rules.encode()).hexdigest()
+
+
+def _basis_holds(con: duckdb.DuckDBPyConnection, last_run_id: int | None, fingerprint: str) -> bool:
+    """Whether the store's sightings were last evaluated by the last committed run, under the
+    same rules, with TACs checked then as now: only then may a run skip devices seen again."""
+    row = first(con.execute("SELECT run_id, fingerprint FROM classify_basis").fetchall())
+    if row is None or last_run_id is None or row[0] != last_run_id or row[1] != fingerprint:
+        return False
+    checked = first(
+        con.execute(
+            "SELECT (SELECT count(*) > 0 FROM classify_tacs), (SELECT count(*) > 0 FROM tacs)"
+        ).fetchall()
+    )
+    return checked is not None and checked[0] == checked[1]
+
+
+def _record_basis(con: duckdb.DuckDBPyConnection, run_id: int, fingerprint: str) -> None:
+    con.execute("DELETE FROM classify_basis")
+    con.execute("INSERT INTO classify_basis VALUES (?, ?)", [run_id, fingerprint])
+    con.execute("DELETE FROM classify_tacs")
+    con.execute("INSERT INTO classify_tacs SELECT tac FROM tacs")
+
+
 def _release_staged(db: Session, con: duckdb.DuckDBPyConnection, run_date: dt.date) -> None:
     """Drop staged rows of dumps a committed run of an earlier day merged.
 
@@ -490,12 +549,18 @@ def _sync_registry(db: Session, con: duckdb.DuckDBPyConnection, *, rebuild: bool
         ["id", "imei"],
     ):
         con.register("registered_batch", batch)
-        con.execute("INSERT INTO registered SELECT imei FROM registered_batch")
         if changed_from is not None:
+            # A key the mirror holds already (looked at again by the look-back) is no change.
             con.execute(
-                "INSERT INTO registry_changed SELECT imei FROM registered_batch WHERE id > ?",
+                """
+                INSERT INTO registry_changed
+                SELECT imei FROM registered_batch WHERE id > ?
+                EXCEPT SELECT imei FROM registered
+                       WHERE imei IN (SELECT imei FROM registered_batch)
+                """,
                 [changed_from],
             )
+        con.execute("INSERT INTO registered SELECT imei FROM registered_batch")
         con.unregister("registered_batch")
         added += batch.num_rows
         max_id = max(max_id, int(pa.compute.max(batch.column("id")).as_py()))
@@ -616,14 +681,28 @@ def _replace_temp(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) ->
 
 
 def _merge_staged(
-    db: Session, con: duckdb.DuckDBPyConnection, run: ClassificationRun, settings: Settings
+    db: Session,
+    con: duckdb.DuckDBPyConnection,
+    run: ClassificationRun,
+    settings: Settings,
+    *,
+    incremental: bool,
 ) -> int:
-    """Fold the dumps loaded since the last run into the sightings; note which devices they show.
+    """Fold the dumps loaded since the last run into the sightings; note which devices to evaluate.
 
     The dumps a committed run of this same day merged are folded in again (the result is the
     same): a re-run of the day sees the devices its first run saw. The devices evaluated
-    (`candidates`) are those, the ones in a state or flagged, and the ones seen before whose
-    registration, report or appeal changed since the last run.
+    (`candidates`) are those in a state or flagged, those seen before whose registration,
+    report, appeal or TAC changed since the last run, and of the devices in today's dumps: all
+    of them (full), or those the dumps show something new about (incremental):
+
+    - a pair (operator, IMEI, IMSI, MSISDN) never seen, or seen earlier than known;
+    - a pair seen again after dropping out of the clone window.
+
+    A device seen again with nothing new has at most the pairs, and in the clone window at most
+    the rows, it had when a run last evaluated it; every condition only grows with those, and
+    its other facts are unchanged (else it would be a candidate): that run found nothing (it has
+    no state and no flag), and a full evaluation today would find nothing either.
     """
     same_day = select(ClassificationRun.id).where(
         ClassificationRun.run_date == run.run_date, ClassificationRun.finished_at.is_not(None)
@@ -647,34 +726,74 @@ def _merge_staged(
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE fresh AS
-            SELECT s.* FROM staged s JOIN pending_imports p USING (operator, sha256)
+            SELECT s.* EXCLUDE (sha256)
+            FROM staged s JOIN pending_imports p USING (operator, sha256)
             """
-        )
-        merged = first(con.execute("SELECT count(*) FROM fresh").fetchall())
-        con.execute("CREATE OR REPLACE TEMP TABLE seen_now AS SELECT DISTINCT imei FROM fresh")
-        horizon = run.run_date - dt.timedelta(days=settings.network.retention_days)
-        con.execute(
-            """
-            CREATE OR REPLACE TABLE sightings AS
-            SELECT operator, imei, imsi, msisdn, min(first_seen) AS first_seen,
-                   max(last_seen) AS last_seen
-            FROM (SELECT * FROM sightings
-                  UNION ALL
-                  SELECT operator, imei, imsi, msisdn, first_seen, last_seen FROM fresh)
-            GROUP BY ALL
-            HAVING max(last_seen) >= ?
-            """,
-            [horizon],
         )
     finally:
         con.unregister("pending_imports")
+    row = first(con.execute("SELECT count(*) FROM fresh").fetchall())
+    merged = int(row[0]) if row else 0
+    if len({p[1] for p in pending}) < len(pending):
+        # A dump's rows are one per pair already; two dumps of an operator may share pairs.
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE fresh AS
+            SELECT operator, imei, imsi, msisdn, min(first_seen) AS first_seen,
+                   max(last_seen) AS last_seen
+            FROM fresh GROUP BY ALL
+            """
+        )
+    horizon = run.run_date - dt.timedelta(days=settings.network.retention_days)
+    window_start = run.run_date - dt.timedelta(days=settings.network.duplicate_window_days - 1)
+    if merged:
+        # A join of the known pairs with today's, written once: a GROUP BY over both took
+        # twice as long. `touched`: what a device seen again shows that is new (see above).
+        con.execute(
+            """
+            CREATE OR REPLACE TABLE sightings_next AS
+            SELECT coalesce(s.operator, f.operator) AS operator, coalesce(s.imei, f.imei) AS imei,
+                   CASE WHEN s.imei IS NULL THEN f.imsi ELSE s.imsi END AS imsi,
+                   CASE WHEN s.imei IS NULL THEN f.msisdn ELSE s.msisdn END AS msisdn,
+                   least(s.first_seen, f.first_seen) AS first_seen,
+                   greatest(s.last_seen, f.last_seen) AS last_seen,
+                   f.imei IS NOT NULL AS seen,
+                   f.imei IS NOT NULL AND (s.imei IS NULL OR f.first_seen < s.first_seen
+                                           OR s.last_seen < $window_start) AS touched
+            FROM sightings s FULL JOIN fresh f
+              ON s.operator = f.operator AND s.imei = f.imei
+             AND s.imsi IS NOT DISTINCT FROM f.imsi AND s.msisdn IS NOT DISTINCT FROM f.msisdn
+            WHERE greatest(s.last_seen, f.last_seen) >= $horizon
+            """,
+            {"window_start": window_start, "horizon": horizon},
+        )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE seen_now AS SELECT DISTINCT imei FROM sightings_next "
+            f"WHERE {'touched' if incremental else 'seen'}"
+        )
+        con.execute("ALTER TABLE sightings_next DROP COLUMN seen")
+        con.execute("ALTER TABLE sightings_next DROP COLUMN touched")
+        con.execute("DROP TABLE sightings")
+        con.execute("ALTER TABLE sightings_next RENAME TO sightings")
+    else:
+        con.execute("DELETE FROM sightings WHERE last_seen < ?", [horizon])
+        con.execute("CREATE OR REPLACE TEMP TABLE seen_now (imei BIGINT)")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE candidates AS "
         "SELECT imei FROM seen_now UNION SELECT imei FROM previous UNION SELECT imei FROM flagged"
     )
+    # TACs withdrawn since the last run make its devices' models unknown, seen today or not.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE tacs_withdrawn AS
+        SELECT tac FROM classify_tacs
+        WHERE tac NOT IN (SELECT tac FROM tacs) AND (SELECT count(*) FROM tacs) > 0
+        """
+    )
     changed = first(
         con.execute(
-            "SELECT (SELECT count(*) FROM registry_changed) + (SELECT count(*) FROM facts_changed)"
+            "SELECT (SELECT count(*) FROM registry_changed) + (SELECT count(*) FROM facts_changed),"
+            " (SELECT count(*) FROM tacs_withdrawn)"
         ).fetchall()
     )
     if changed and changed[0]:
@@ -687,9 +806,18 @@ def _merge_staged(
             WHERE c.imei NOT IN (SELECT imei FROM candidates)
             """
         )
+    if changed and changed[1]:
+        con.execute(
+            """
+            INSERT INTO candidates
+            SELECT DISTINCT imei FROM sightings
+            WHERE imei >= 0 AND imei // 1000000 IN (SELECT tac FROM tacs_withdrawn)
+              AND imei NOT IN (SELECT imei FROM candidates)
+            """
+        )
     if new := [p[0] for p in pending if p[3] is None]:
         db.execute(update(OperatorImport).where(OperatorImport.id.in_(new)).values(run_id=run.id))
-    return int(merged[0]) if merged else 0
+    return merged
 
 
 def _apply_amnesty(
@@ -1076,7 +1204,15 @@ def _write_numbers(
 
 
 def _write_flags(db: Session, con: duckdb.DuckDBPyConnection, run: ClassificationRun) -> int:
-    """Informative findings (clones) replace the previous run's, for buyers and partners."""
+    """Informative findings (clones), for buyers and partners: those no longer found go, new ones
+    come with this run's date; one still found keeps the day it was first flagged."""
+    conn = db.connection()
+    before = {
+        i
+        for (i,) in conn.execute(
+            select(DeviceFlag.imei).where(DeviceFlag.flag == Condition.DUPLICATE.value)
+        )
+    }
     flagged = (
         con.sql(
             f"""
@@ -1089,14 +1225,21 @@ def _write_flags(db: Session, con: duckdb.DuckDBPyConnection, run: Classificatio
         .column("imei")
         .to_pylist()
     )
-    conn = db.connection()
-    conn.execute(delete(DeviceFlag).where(DeviceFlag.flag == Condition.DUPLICATE.value))
-    if flagged:
+    now = set(flagged)
+    if gone := sorted(before - now):
+        for start in range(0, len(gone), 500):
+            conn.execute(
+                delete(DeviceFlag).where(
+                    DeviceFlag.flag == Condition.DUPLICATE.value,
+                    DeviceFlag.imei.in_(gone[start : start + 500]),
+                )
+            )
+    if new := sorted(now - before):
         insert_columns(
             conn,
             "device_flags",
             {
-                "imei": flagged,
+                "imei": new,
                 "flag": Condition.DUPLICATE.value,
                 "since": run.run_date,
                 "run_id": run.id,

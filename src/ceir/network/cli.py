@@ -134,12 +134,20 @@ def classify_command(
         str | None,
         typer.Option("--reason", help="Why a held run is dismissed (kept in the audit log)"),
     ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Evaluate every device seen, not only those whose inputs changed"
+        ),
+    ] = False,
 ) -> None:
     """Classify the devices seen up to DATE and write every operator's lists.
 
     A run that would newly notify or block too many of an operator's devices is held before
     anything reaches the lists; a supervisor lets it through with --confirm-run ID --supervisor,
     or refuses it (a damaged file) with --dismiss-run ID --supervisor NAME --reason TEXT.
+    Devices seen again with nothing new are not evaluated again (the outcome is the same);
+    --full evaluates them all.
     """
     if sum(option is not None for option in (date, confirm_run, dismiss_run)) != 1:
         raise typer.BadParameter("give one of --date, --confirm-run or --dismiss-run")
@@ -171,7 +179,7 @@ def classify_command(
                 )
             else:
                 assert date is not None
-                report = classify(session, run_date=date, actor=_actor())
+                report = classify(session, run_date=date, actor=_actor(), full=full)
     except RunHeld as exc:
         err_console.print(f"Held: {exc.detail}", markup=False, style="red")
         raise typer.Exit(3) from exc

@@ -58,6 +58,11 @@ ALTER TABLE list_notification ADD COLUMN IF NOT EXISTS first_seen DATE;
 
 -- Classification runs whose DuckDB half committed; one whose relational half did not is undone.
 CREATE TABLE IF NOT EXISTS store_runs (run_id INTEGER, run_date DATE);
+
+-- The run the sightings were last evaluated by, with a digest of its rules, and its TACs: the
+-- next run evaluates only devices whose inputs changed when these still hold (see classify).
+CREATE TABLE IF NOT EXISTS classify_basis (run_id INTEGER, fingerprint VARCHAR);
+CREATE TABLE IF NOT EXISTS classify_tacs (tac BIGINT);
 """
 
 
