@@ -17,7 +17,7 @@ from ceir.network import reasons
 from ceir.network.models import DeviceState
 from ceir.network.rules import Condition
 from ceir.network.signing import public_key_pem
-from tests.factories import add_subscriber, make_imei, register_device
+from tests.factories import add_run, add_subscriber, make_imei, register_device
 from tests.network.helpers import filler, read_list, run_day
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -113,6 +113,7 @@ def test_the_public_check_names_the_reason_and_the_evidence(
     registered = make_imei("35467819", 934)
     register_device(db_session, [registered])
     db_session.commit()
+    add_run(db_session)  # states come from a run: the check's index is then rebuilt
 
     answer = app_client.get(f"/api/v1/imei/{blocked}?lang=ru").json()
     assert answer["verdict"] == "blocked"

@@ -203,6 +203,8 @@ class MemoryCheck:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _start_lock: threading.Lock = field(default_factory=threading.Lock)
     _building: bool = False
+    _closed: bool = False
+    _builder: threading.Thread | None = None
     # The worker's own connection for `fresh`, and the SQLite data version it last saw.
     _watch: Any = None
     _watch_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -280,6 +282,13 @@ class MemoryCheck:
         self.engine.dispose(close=False)
 
     def close(self) -> None:
+        """Stop: no more builds, and wait for one under way (it holds a connection; a server
+        stopping, or a test dropping its tables next, would otherwise race with it)."""
+        with self._start_lock:
+            self._closed = True
+            builder = self._builder
+        if builder is not None:
+            builder.join(timeout=60)
         with self._watch_lock:
             if self._watch is not None:
                 self._watch.close()
@@ -315,14 +324,15 @@ class MemoryCheck:
 
     def _rebuild_later(self) -> None:
         with self._start_lock:
-            if self._building or not self.background:
+            if self._building or not self.background or self._closed:
                 return
             self._building = True
-        threading.Thread(target=self._rebuild, name="check-index", daemon=True).start()
+            self._builder = threading.Thread(target=self._rebuild, name="check-index", daemon=True)
+            self._builder.start()
 
     def _rebuild(self) -> None:
         try:
-            while True:
+            while not self._closed:
                 self.rebuild()
                 view = self.view  # a bulk change during the build: build again
                 if not (view.stale or len(view.dirty) > self.dirty_limit):

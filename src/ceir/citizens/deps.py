@@ -48,6 +48,8 @@ MESSAGES = {
     "wrong_code": N_("Wrong code. Attempts left: %(left)s."),
     "expired": N_("This code has expired or is used up. Ask for a new one."),
     "attachment_removed": N_("The document is removed."),
+    # The purchase-abroad form keeps no upload across a mistake: the receipt is asked again.
+    "attach_again": N_("The files were not kept: attach them again before you send the form."),
     "session_ended": N_(
         "Your session has ended, so what you sent was not saved. Sign in again: you will come "
         "back to the page you were on."
