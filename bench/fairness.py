@@ -30,6 +30,7 @@ brake must hold that run, a supervisor dismisses it, the operator sends the file
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import gzip
@@ -87,13 +88,14 @@ MODELS = (
     ("86912307", "Xiaomi", "2412DPC0AG", "Redmi Note 14 Pro"),
     ("35209912", "Google", "GUR25", "Pixel 9"),
 )
+# Most phones on a network were imported legally long ago; personal imports arrive a few a day.
 STORIES = {
-    "declared": 0.54,
+    "declared": 0.70,
     "second_imei": 0.05,
-    "trip": 0.20,
-    "late": 0.02,
-    "no_record": 0.06,
-    "illegal": 0.11,
+    "trip": 0.12,
+    "late": 0.01,
+    "no_record": 0.04,
+    "illegal": 0.06,
     "stolen": 0.02,
 }
 HONEST = ("declared", "second_imei", "trip", "late", "no_record")
@@ -139,7 +141,7 @@ class Figures:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _population(count: int, days: int, start: dt.date, seed: int) -> list[Owner]:
+def _population(count: int, days: int, start: dt.date, seed: int, grace: int) -> list[Owner]:
     rng = random.Random(seed)
     stories, weights = zip(*STORIES.items(), strict=True)
     owners, iins = [], set()
@@ -168,16 +170,16 @@ def _population(count: int, days: int, start: dt.date, seed: int) -> list[Owner]
         )
         if story in ("trip", "late", "no_record", "illegal"):
             # Personal imports arrive over the first weeks, so each has its whole grace in view.
-            owner.arrives = rng.randrange(0, max(1, days - 40))
+            owner.arrives = rng.randrange(0, max(1, days - grace - 10))
             entry = start + dt.timedelta(days=owner.arrives - rng.randrange(0, 3))
             owner.trip = (entry - dt.timedelta(days=rng.randrange(5, 30)), entry)
             # Most people answer an SMS within days; some take weeks (but within the grace).
-            owner.delay = min(int(rng.expovariate(1 / 4)), 25)
+            owner.delay = min(int(rng.expovariate(1 / 4)), grace * 5 // 6)
             if story == "late":
-                owner.delay = rng.randrange(31, 38)
+                owner.delay = rng.randrange(grace + 1, grace + 8)
         if story == "second_imei":
             owner.imei2 = imei(MODELS[tac][0], 500_000 + n)
-            owner.delay = min(int(rng.expovariate(1 / 3)), 20)
+            owner.delay = min(int(rng.expovariate(1 / 3)), grace * 2 // 3)
         if story == "stolen":
             owner.stolen_on = rng.randrange(3, days - 3)
         owners.append(owner)
@@ -276,8 +278,8 @@ def _run_day(
     except RunHeld as held:
         figures.held_runs.append(f"{day}: {held}")
         session.rollback()
-        if d == 0:
-            # The very first day is all new: a supervisor looks and lets it through.
+        if d not in damaged:
+            # A day that is really new (the very first one): a supervisor looks, lets it through.
             confirm_held_run(
                 session, run_id=held.run_id, supervisor=SUPERVISOR, actor="sim", settings=settings
             )
@@ -308,6 +310,7 @@ def _act(
     figures: Figures,
     rng: random.Random,
     noticed: dict[int, dt.date],
+    officer_days: int,
 ) -> None:
     """What owners do the morning after the run, with the clock set to that morning."""
     now = _noon(day + dt.timedelta(days=1))
@@ -368,7 +371,8 @@ def _act(
         owner.application = application.public_id
         owner.filed_on = day + dt.timedelta(days=1)
         # Officers work the queue in order; most cases are decided well within the deadline.
-        owner.decide_on = owner.filed_on + dt.timedelta(days=min(int(rng.expovariate(1 / 4)), 16))
+        wait = min(int(rng.expovariate(1 / 4)), officer_days)
+        owner.decide_on = owner.filed_on + dt.timedelta(days=wait)
     _confirm_second_imeis(session, owners, day, now, figures, noticed)
 
 
@@ -392,7 +396,6 @@ def _confirm_second_imeis(
             continue
         owner_second_imei.confirm(session, owner.iin, candidate.id, now=now)
         session.commit()
-        figures.second_links["confirmed by the owner"] += 1
 
 
 def _officers(
@@ -457,18 +460,33 @@ def _outcomes(session: Session, owners: list[Owner]) -> dict[str, Counter[str]]:
     return ever
 
 
-def run(kind: str, count: int, days: int, seed: int = 7, damage: float = 0.3) -> dict[str, Any]:
+def run(
+    kind: str,
+    count: int,
+    days: int,
+    seed: int = 7,
+    damage: float = 0.3,
+    brake_min_devices: int | None = None,
+    grace: int = 30,
+    url: str | None = None,
+) -> dict[str, Any]:
+    """Run the simulation; on a fresh database of `kind`, or on the migrated, empty `url`."""
     figures = Figures(owners=count, days=days)
     start = dt.date.today() - dt.timedelta(days=days + 5)
-    owners = _population(count, days, start, seed)
+    owners = _population(count, days, start, seed, grace)
     figures.stories.update(o.story for o in owners)
     damaged = {days // 2: ("beeline", damage)} if damage else {}
     rng = random.Random(seed)
     noticed: dict[int, dt.date] = {}
-    with fresh_database(kind) as url, tempfile.TemporaryDirectory() as tmp:
+    database = contextlib.nullcontext(url) if url else fresh_database(kind)
+    with database as url, tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "again").mkdir()
         settings = Settings(database_url=url, data_dir=folder / "data")
+        for name in ("not_registered", "invalid_imei", "unknown_tac"):
+            settings.network.conditions[name].grace_days = grace
+        if brake_min_devices is not None:  # a small population needs a lower floor to trip it
+            settings.network.brake_min_devices = brake_min_devices
         engine = db.get_engine(url)
         begun = time.perf_counter()
         with db.session_factory(engine)() as session:
@@ -498,7 +516,8 @@ def run(kind: str, count: int, days: int, seed: int = 7, damage: float = 0.3) ->
                 tick = time.perf_counter()
                 _run_day(session, settings, folder, owners, d, day, damaged, figures, seed)
                 _police(session, owners, d, day)
-                _act(session, settings, owners, _states(session), day, figures, rng, noticed)
+                states = _states(session)
+                _act(session, settings, owners, states, day, figures, rng, noticed, grace // 2 + 1)
                 _officers(session, settings, owners, day, figures)
                 print(f"  day {d + 1:>3}/{days}  {time.perf_counter() - tick:6.1f} s", flush=True)
             figures.seconds["days"] = time.perf_counter() - begun
@@ -512,8 +531,8 @@ def run(kind: str, count: int, days: int, seed: int = 7, damage: float = 0.3) ->
                 select(SecondImeiCandidate.status, SecondImeiCandidate.decided_by)
             ).all()
         for status, by in links:
-            if status == LinkStatus.CONFIRMED.value and by and not by.startswith("citizen:"):
-                figures.second_links["linked automatically"] += 1
+            who = "by the owner" if by and by.startswith("citizen:") else "automatically"
+            figures.second_links[f"{status} {who}" if status != "pending" else status] += 1
     return _report(figures, ever, in_review or 0)
 
 
