@@ -372,6 +372,11 @@ _HITS = pa.schema(
 )
 
 
+# Lines whose registry hits are checked together: small enough to stay far inside the stage's
+# memory cap whatever the file's size (each line has at most four IMEIs).
+LINES_PER_CHECK = 50_000
+
+
 def _check_against_registry(conn: Connection, stage: Stage) -> None:
     """Conflicts with other registrations, rows already loaded, declarations already known."""
     reader = stage.cursor()
@@ -391,8 +396,31 @@ def _check_against_registry(conn: Connection, stage: Stage) -> None:
         conn.exec_driver_sql("DROP TABLE tmp_declaration_keys")
     reader.close()
     _fetch_known_declarations(conn, stage)
+    # Line by line range: on a re-run every key is a hit, and a join and aggregate of all the
+    # hits with all the rows at once outgrows the stage's memory cap (1 M rows at 128 MB).
+    last = stage.execute("SELECT coalesce(max(line), 0) FROM rows").fetchone()
+    for first in range(0, int(last[0] if last else 0) + 1, LINES_PER_CHECK):
+        _check_lines(stage, first, first + LINES_PER_CHECK - 1)
     stage.execute(
         f"""
+        INSERT INTO errors (line, step, field, value, reason)
+        SELECT r.line, {STEP_DATABASE}, 'declaration_number', r.number,
+               'already recorded with another date or importer BIN'
+        FROM rows r JOIN known k ON k.number = r.number
+        WHERE r.declared_on IS DISTINCT FROM k.declared_on OR r.importer_bin <> k.importer_bin;
+        """  # noqa: S608
+    )
+
+
+def _check_lines(stage: Stage, first: int, last: int) -> None:
+    """The registry's hits of lines `first` to `last`: conflicts, and rows already loaded."""
+    stage.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE line_hits AS
+        SELECT * FROM hits WHERE line BETWEEN {first} AND {last};
+        CREATE OR REPLACE TEMP TABLE line_rows AS
+        SELECT line, imeis, number FROM rows WHERE line BETWEEN {first} AND {last};
+
         INSERT INTO errors (line, step, field, value, reason)
         SELECT h.line, {STEP_DATABASE}, 'imei', lpad(h.imei_key::VARCHAR, 14, '0'),
                'already registered to another device ('
@@ -400,11 +428,11 @@ def _check_against_registry(conn: Connection, stage: Stage) -> None:
                        THEN 'declaration ' || h.registered_number
                        ELSE 'source ' || COALESCE(h.source, 'unknown') END
                || '); not overwritten'
-        FROM hits h JOIN rows r ON r.line = h.line
+        FROM line_hits h JOIN line_rows r ON r.line = h.line
         WHERE h.registered_number IS DISTINCT FROM r.number;
 
         INSERT INTO skip
-        SELECT h.line FROM hits h JOIN rows r ON r.line = h.line
+        SELECT h.line FROM line_hits h JOIN line_rows r ON r.line = h.line
         GROUP BY h.line, r.imeis, r.number
         HAVING COUNT(*) = r.imeis AND COUNT(DISTINCT h.device_id) = 1
            AND bool_and(COALESCE(h.registered_number = r.number, false));
@@ -412,14 +440,12 @@ def _check_against_registry(conn: Connection, stage: Stage) -> None:
         INSERT INTO errors (line, step, field, value, reason)
         SELECT DISTINCT h.line, {STEP_DATABASE}, 'imei', '',
                'differs from the device registered under this declaration with the same IMEIs'
-        FROM hits h JOIN rows r ON r.line = h.line
-        WHERE h.registered_number = r.number AND h.line NOT IN (SELECT line FROM skip);
+        FROM line_hits h JOIN line_rows r ON r.line = h.line
+        WHERE h.registered_number = r.number
+          AND h.line NOT IN (SELECT line FROM skip WHERE line BETWEEN {first} AND {last});
 
-        INSERT INTO errors (line, step, field, value, reason)
-        SELECT r.line, {STEP_DATABASE}, 'declaration_number', r.number,
-               'already recorded with another date or importer BIN'
-        FROM rows r JOIN known k ON k.number = r.number
-        WHERE r.declared_on IS DISTINCT FROM k.declared_on OR r.importer_bin <> k.importer_bin;
+        DROP TABLE line_hits;
+        DROP TABLE line_rows;
         """  # noqa: S608
     )
 
