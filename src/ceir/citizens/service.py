@@ -551,13 +551,30 @@ def file_registration(
     )
     db.add(application)
     db.flush()
+    _settle_filing(db, application, keys, before, settings, now)
+    return application
+
+
+def _settle_filing(
+    db: Session,
+    application: Application,
+    keys: list[str],
+    before: dict[str, Any],
+    settings: Settings,
+    now: dt.datetime,
+) -> None:
+    """What every filing does once stored: decided at once when the check confirms it, else the
+    block is held for the officer (and an appellant told the deadline); audited; every number of
+    the applicant's IIN told."""
     _decide_automatically(db, application, settings, now)
     if application.status == ApplicationStatus.IN_REVIEW:
-        _hold_while_in_review(db, application, keys, "registration", now)
+        appeal = application.kind == ApplicationKind.APPEAL
+        _hold_while_in_review(db, application, keys, "appeal" if appeal else "registration", now)
+        if appeal:
+            _text_deadline(db, application, settings, now)
     _audit_filing(db, application)
     _tell_identity_holder(db, application, before, settings, now)
     db.flush()
-    return application
 
 
 def _hold_while_in_review(
@@ -629,14 +646,7 @@ def file_appeal(
     db.flush()
     for upload, content_type in zip(uploads, types, strict=True):
         db.add(store(settings.documents_dir, application.id, upload, content_type, now))
-    if not check["confirmed"]:
-        _hold_while_in_review(db, application, [key], "appeal", now)
-    _decide_automatically(db, application, settings, now)
-    if application.status == ApplicationStatus.IN_REVIEW:
-        _text_deadline(db, application, settings, now)
-    _audit_filing(db, application)
-    _tell_identity_holder(db, application, before, settings, now)
-    db.flush()
+    _settle_filing(db, application, [key], before, settings, now)
     return application
 
 
@@ -674,12 +684,7 @@ def file_on_behalf(
     )
     db.add(application)
     db.flush()
-    _decide_automatically(db, application, settings, now)
-    if application.status == ApplicationStatus.IN_REVIEW:
-        _hold_while_in_review(db, application, [key], "registration", now)
-    _audit_filing(db, application)
-    _tell_identity_holder(db, application, before, settings, now)
-    db.flush()
+    _settle_filing(db, application, [key], before, settings, now)
     return application
 
 
