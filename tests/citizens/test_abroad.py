@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -22,7 +23,8 @@ from tests.factories import add_tac, add_trip, make_imei, register_device
 from tests.network.helpers import filler, read_list, run_day
 from tests.untranslated import english_words, other_language_phrases
 
-TODAY = dt.date.today()
+# The service's day is Almaty's (UTC+5): from 19:00 UTC on, UTC's date is a day behind it.
+TODAY = dt.datetime.now(ZoneInfo("Asia/Almaty")).date()
 LEFT, BOUGHT, CAME_BACK = (TODAY - dt.timedelta(days=d) for d in (20, 10, 2))
 TAC = "35467819"
 # A JPEG by its first bytes: the type is found from the content, never from the name.
