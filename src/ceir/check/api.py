@@ -15,19 +15,10 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ceir import identifiers
+from ceir.check.answers import render
 from ceir.check.memory import MemoryCheck
-from ceir.check.presentation import describe, sale_text, signal_text
-from ceir.check.schemas import (
-    CheckOut,
-    DeviceOut,
-    InvalidOut,
-    ReasonOut,
-    RegistrationOut,
-    SaleOut,
-    SignalOut,
-)
+from ceir.check.schemas import CheckOut
 from ceir.check.service import CheckResult, check_imei, invalid
-from ceir.network.reasons import label as reason_label
 from ceir.partners.models import Sale
 from ceir.partners.service import find_sale
 from ceir.web.limits import client_address, public_rate_limit
@@ -143,68 +134,28 @@ async def get_imei(
 
 
 async def _answer(request: Request, result: CheckResult, sale: Sale | None) -> Response:
-    """The answer as JSON, counted; the route and the fast path below both end here."""
-    request.app.state.metrics.checks.labels(result.verdict.value).inc()
-    tally = request.app.state.check_tally
-    if tally.add(result.verdict):
+    """The answer as JSON, counted; the route ends here."""
+    body = await _counted(request, result, select_language(request), sale)
+    return Response(body, media_type="application/json")
+
+
+async def _counted(
+    request: Request, result: CheckResult, lang: str, sale: Sale | None = None
+) -> bytes:
+    """The answer's JSON, with the check counted (metrics and the daily tally)."""
+    state = request.app.state
+    state.metrics.child(state.metrics.checks, result.verdict.value).inc()
+    if state.check_tally.add(result.verdict):
         await to_thread.run_sync(
-            tally.flush, request.app.state.engine, limiter=_threads_for_checks(request)
+            state.check_tally.flush, state.engine, limiter=_threads_for_checks(request)
         )
-    lang = select_language(request)
-    words = describe(result, lang)
-    answer = CheckOut(
-        query=result.query,
-        imei=result.imei,
-        tac=result.tac,
-        verdict=result.verdict,
-        list_colour=result.list_colour,
-        list_name=words["list"],
-        block_date=result.block_date,
-        title=words["title"],
-        advice=words["advice"],
-        abroad_advice=words.get("abroad"),
-        language=lang,
-        invalid=InvalidOut(code=result.invalid_code, reason=words.get("reason", ""))
-        if result.invalid_code
-        else None,
-        registration=RegistrationOut(
-            source=result.registration.source, registered_at=result.registration.registered_at
-        )
-        if result.registration
-        else None,
-        device=DeviceOut(
-            brand=result.device.brand,
-            model=result.device.model,
-            marketing_name=result.device.marketing_name,
-            device_type=result.device.device_type,
-        )
-        if result.device
-        else None,
-        signals=[SignalOut(code=s, message=signal_text(s, lang)) for s in result.signals],
-        sale=SaleOut(
-            seller=sale.owner,
-            sold_on=sale.sold_on,
-            receipt_number=sale.receipt_number,
-            text=sale_text(sale.owner, sale.sold_on, sale.receipt_number, lang),
-        )
-        if sale
-        else None,
-        reason=ReasonOut(
-            code=result.reason,
-            text=reason_label(result.reason, lang),
-            first_seen=result.first_seen,
-            grace_end=result.block_date,
-        )
-        if result.reason
-        else None,
-    )
-    # Serialised here, once: returned as a model, FastAPI would validate it again first.
-    return Response(answer.model_dump_json(), media_type="application/json")
+    return render(result, lang, sale)
 
 
 # --- the same check without FastAPI's routing and dependencies -------------------------------
 
 PREFIX = "/api/v1/imei/"
+JSON = b"application/json"
 
 
 class CheckFastPath:
@@ -244,8 +195,11 @@ class CheckFastPath:
             return
         result = await self._check(request, scope["path"][len(PREFIX) :])
         scope["route"] = self.route  # what the metrics label the request by
-        response = await _answer(request, result, None)
-        await response(scope, receive, send)
+        body = await _counted(request, result, select_language(request))
+        # What Response(body, media_type="application/json") sends, without building one.
+        headers = [(b"content-length", b"%d" % len(body)), (b"content-type", JSON)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def _check(self, request: Request, query: str) -> CheckResult:
         memory: MemoryCheck = request.app.state.check_memory
