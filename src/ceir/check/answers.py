@@ -139,7 +139,7 @@ def _parts(kind: Kind, result: CheckResult) -> tuple[bytes, bytes] | None:
     middle = whole[whole.index(b'"verdict":') : whole.index(b'"registration":') + 15]
     tail = whole[whole.index(b',"signals":') :]
     parts: tuple[bytes, bytes] | None = (middle, tail)
-    if render_from(parts, result) != whole:
+    if render_from((middle, tail), result) != whole:
         parts = None
     if len(_kept) >= KINDS_KEPT:
         _kept.clear()  # many dates of registration over years: start again rather than grow
