@@ -23,6 +23,8 @@ import datetime as dt
 import functools
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -198,6 +200,10 @@ class MemoryCheck:
 
     engine: Engine
     dirty_limit: int = DIRTY_LIMIT
+    # On a server database, how old (seconds) the last poll may be for a fast-path answer
+    # (`check.api.Barrier`); 0: every answer waits for a poll after it arrived.
+    staleness: float = 0.0
+    clock: Callable[[], float] = time.monotonic
     background: bool = True  # False: nothing rebuilds but a call to `rebuild` (tests)
     view: View = field(default_factory=View)
     _lock: threading.Lock = field(default_factory=threading.Lock)
