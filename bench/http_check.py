@@ -187,6 +187,17 @@ class Server:
     def __exit__(self, *_exc: object) -> None:
         self.stop()
 
+    def wait_idle(self, timeout: float = 120.0) -> float:
+        """Waits until the server, unloaded, spends under a tenth of a core (its workers' index
+        builds done), so that no build is counted in a run; returns the seconds waited."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            before = self.cpu_seconds()
+            time.sleep(1.0)
+            if self.cpu_seconds() - before < 0.1:
+                break
+        return time.monotonic() - started
+
     def cpu_seconds(self) -> float:
         """CPU (user + system) of every process of the server's session: master and workers."""
         if self.process is None:
@@ -362,6 +373,8 @@ def _measure(wrk: str, database: str, args: argparse.Namespace) -> list[str]:
                 ) as server:
                     # Warm-up; each worker builds its index in a thread meanwhile.
                     run_wrk(wrk, server, script, count, max(connections), args.warmup)
+                    waited = server.wait_idle()
+                    print(f"  (server idle after {waited:.0f} s: index builds done)")
                     for conns in connections:
                         run = run_wrk(wrk, server, script, count, conns, args.duration)
                         runs.append(run)
