@@ -3,7 +3,9 @@
 An index is built from the database at a set of marks (the newest ids of the journal of single
 changes, registrations, classification runs, import batches and applications). Before each
 answer the caller runs `poll`, one statement of five index look-ups: it is the read barrier that
-makes a change committed before the request visible in its answer (read-your-writes).
+makes a change committed before the request visible in its answer (read-your-writes). On a
+server database the fast path (`check.api.Barrier`) may instead answer as of a poll at most
+`staleness` seconds old (`CEIR_CHECK_STALENESS_SECONDS`), which spares a round trip per request.
 
 - A device named by a newer journal entry, registration or application is *dirty*: its answer
   comes from the database (`check_imei`), exactly as before, until the next rebuild.
