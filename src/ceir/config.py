@@ -220,6 +220,10 @@ class Settings(BaseSettings):
     # Answer the public check from an in-memory index per worker (ceir.check.memory) instead of
     # the database; the database still answers for devices changed since the index was built.
     check_from_memory: bool = True
+    # With PostgreSQL, how far (seconds) the check from memory may lag a commit: a registration
+    # or a police report shows in the public check within this time. 0: at once (each answer
+    # then waits for a look at the database's newest changes). SQLite always shows it at once.
+    check_staleness_seconds: float = Field(default=0.5, ge=0, le=60)
     # Proxies whose X-Forwarded-For we believe; empty means use the socket's peer address only.
     trusted_proxies: list[str] = Field(default_factory=list)
 

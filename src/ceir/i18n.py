@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,16 @@ def normalise_language(value: str | None) -> str | None:
 
 def from_accept_language(header: str) -> str | None:
     """The most wanted of LANGUAGES in an Accept-Language header, or None."""
+    # Browsers send a few distinct headers, parsed once each; a long one is not kept.
+    return _accept_language(header) if len(header) <= 256 else _parse_accept_language(header)
+
+
+@lru_cache(maxsize=1024)
+def _accept_language(header: str) -> str | None:
+    return _parse_accept_language(header)
+
+
+def _parse_accept_language(header: str) -> str | None:
     weighted: list[tuple[float, int, str]] = []
     for position, part in enumerate(header.split(",")):
         tag, _sep, params = part.strip().partition(";")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Callable
 from typing import Annotated
 
@@ -15,24 +17,16 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ceir import identifiers
+from ceir.check.answers import render
 from ceir.check.memory import MemoryCheck
-from ceir.check.presentation import describe, sale_text, signal_text
-from ceir.check.schemas import (
-    CheckOut,
-    DeviceOut,
-    InvalidOut,
-    ReasonOut,
-    RegistrationOut,
-    SaleOut,
-    SignalOut,
-)
+from ceir.check.schemas import CheckOut
 from ceir.check.service import CheckResult, check_imei, invalid
-from ceir.network.reasons import label as reason_label
 from ceir.partners.models import Sale
 from ceir.partners.service import find_sale
 from ceir.web.limits import client_address, public_rate_limit
 from ceir.web.templating import select_language
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["public check"])
 IMEI_MAX_LENGTH = 64
 
@@ -143,68 +137,28 @@ async def get_imei(
 
 
 async def _answer(request: Request, result: CheckResult, sale: Sale | None) -> Response:
-    """The answer as JSON, counted; the route and the fast path below both end here."""
-    request.app.state.metrics.checks.labels(result.verdict.value).inc()
-    tally = request.app.state.check_tally
-    if tally.add(result.verdict):
+    """The answer as JSON, counted; the route ends here."""
+    body = await _counted(request, result, select_language(request), sale)
+    return Response(body, media_type="application/json")
+
+
+async def _counted(
+    request: Request, result: CheckResult, lang: str, sale: Sale | None = None
+) -> bytes:
+    """The answer's JSON, with the check counted (metrics and the daily tally)."""
+    state = request.app.state
+    state.metrics.child(state.metrics.checks, result.verdict.value).inc()
+    if state.check_tally.add(result.verdict):
         await to_thread.run_sync(
-            tally.flush, request.app.state.engine, limiter=_threads_for_checks(request)
+            state.check_tally.flush, state.engine, limiter=_threads_for_checks(request)
         )
-    lang = select_language(request)
-    words = describe(result, lang)
-    answer = CheckOut(
-        query=result.query,
-        imei=result.imei,
-        tac=result.tac,
-        verdict=result.verdict,
-        list_colour=result.list_colour,
-        list_name=words["list"],
-        block_date=result.block_date,
-        title=words["title"],
-        advice=words["advice"],
-        abroad_advice=words.get("abroad"),
-        language=lang,
-        invalid=InvalidOut(code=result.invalid_code, reason=words.get("reason", ""))
-        if result.invalid_code
-        else None,
-        registration=RegistrationOut(
-            source=result.registration.source, registered_at=result.registration.registered_at
-        )
-        if result.registration
-        else None,
-        device=DeviceOut(
-            brand=result.device.brand,
-            model=result.device.model,
-            marketing_name=result.device.marketing_name,
-            device_type=result.device.device_type,
-        )
-        if result.device
-        else None,
-        signals=[SignalOut(code=s, message=signal_text(s, lang)) for s in result.signals],
-        sale=SaleOut(
-            seller=sale.owner,
-            sold_on=sale.sold_on,
-            receipt_number=sale.receipt_number,
-            text=sale_text(sale.owner, sale.sold_on, sale.receipt_number, lang),
-        )
-        if sale
-        else None,
-        reason=ReasonOut(
-            code=result.reason,
-            text=reason_label(result.reason, lang),
-            first_seen=result.first_seen,
-            grace_end=result.block_date,
-        )
-        if result.reason
-        else None,
-    )
-    # Serialised here, once: returned as a model, FastAPI would validate it again first.
-    return Response(answer.model_dump_json(), media_type="application/json")
+    return render(result, lang, sale)
 
 
 # --- the same check without FastAPI's routing and dependencies -------------------------------
 
 PREFIX = "/api/v1/imei/"
+JSON = b"application/json"
 
 
 class CheckFastPath:
@@ -244,8 +198,11 @@ class CheckFastPath:
             return
         result = await self._check(request, scope["path"][len(PREFIX) :])
         scope["route"] = self.route  # what the metrics label the request by
-        response = await _answer(request, result, None)
-        await response(scope, receive, send)
+        body = await _counted(request, result, select_language(request))
+        # What Response(body, media_type="application/json") sends, without building one.
+        headers = [(b"content-length", b"%d" % len(body)), (b"content-type", JSON)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def _check(self, request: Request, query: str) -> CheckResult:
         memory: MemoryCheck = request.app.state.check_memory
@@ -258,7 +215,7 @@ class CheckFastPath:
             memory.fresh()  # microseconds: the file says whether anything was committed
         else:
             if self._barrier is None:
-                self._barrier = Barrier(memory.fresh)
+                self._barrier = Barrier(memory.fresh, memory.staleness, memory.clock)
             await self._barrier.wait()
         result = memory.answer(query, imei)
         if result is not None:
@@ -275,31 +232,59 @@ class Barrier:
     A request waits for a poll that started after it arrived: a change committed before it is
     then seen. Requests that arrive while one poll runs share the next one, so under load one
     round trip serves many requests instead of one each.
+
+    With `staleness` (seconds) above 0, a request does not wait when the last poll started at
+    most that long before it: its answer then shows every change committed `staleness` seconds
+    before it, and maybe later ones. Past half that age a poll is started for the requests to
+    come, which do not wait for it; so under steady load no request waits, and the database
+    sees a few polls a second instead of hundreds.
     """
 
-    def __init__(self, poll: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        poll: Callable[[], None],
+        staleness: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._poll = poll
+        self._staleness = staleness
+        self._clock = clock
+        self._as_of: float | None = None  # when the last poll that succeeded started
         self._waiting: list[asyncio.Future[None]] = []
         self._running = False
         self._task: asyncio.Future[None] | None = None  # held: the loop keeps only weak ones
 
     async def wait(self) -> None:
+        if self._staleness > 0 and self._as_of is not None:
+            age = self._clock() - self._as_of
+            if age <= self._staleness:
+                if age > self._staleness / 2 and not self._running:
+                    self._start()
+                return
         waiter = asyncio.get_running_loop().create_future()
         self._waiting.append(waiter)
         if not self._running:
-            self._running = True
-            self._task = asyncio.ensure_future(self._drain())
+            self._start()
         await waiter
+
+    def _start(self) -> None:
+        self._running = True
+        self._task = asyncio.ensure_future(self._drain())
 
     async def _drain(self) -> None:
         try:
-            while self._waiting:
+            while True:
                 batch, self._waiting = self._waiting, []
                 failure: BaseException | None = None
+                started = self._clock()
                 try:
                     await to_thread.run_sync(self._poll)
                 except Exception as exc:  # each waiting request fails with it, as it would alone
                     failure = exc
+                    if not batch:
+                        log.warning("polling the public check's changes failed: %s", exc)
+                else:
+                    self._as_of = started
                 for waiter in batch:
                     if waiter.done():
                         continue
@@ -307,5 +292,7 @@ class Barrier:
                         waiter.set_result(None)
                     else:
                         waiter.set_exception(failure)
+                if not self._waiting:
+                    break
         finally:
             self._running = False

@@ -3,7 +3,9 @@
 An index is built from the database at a set of marks (the newest ids of the journal of single
 changes, registrations, classification runs, import batches and applications). Before each
 answer the caller runs `poll`, one statement of five index look-ups: it is the read barrier that
-makes a change committed before the request visible in its answer (read-your-writes).
+makes a change committed before the request visible in its answer (read-your-writes). On a
+server database the fast path (`check.api.Barrier`) may instead answer as of a poll at most
+`staleness` seconds old (`CEIR_CHECK_STALENESS_SECONDS`), which spares a round trip per request.
 
 - A device named by a newer journal entry, registration or application is *dirty*: its answer
   comes from the database (`check_imei`), exactly as before, until the next rebuild.
@@ -23,6 +25,8 @@ import datetime as dt
 import functools
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -198,6 +202,10 @@ class MemoryCheck:
 
     engine: Engine
     dirty_limit: int = DIRTY_LIMIT
+    # On a server database, how old (seconds) the last poll may be for a fast-path answer
+    # (`check.api.Barrier`); 0: every answer waits for a poll after it arrived.
+    staleness: float = 0.0
+    clock: Callable[[], float] = time.monotonic
     background: bool = True  # False: nothing rebuilds but a call to `rebuild` (tests)
     view: View = field(default_factory=View)
     _lock: threading.Lock = field(default_factory=threading.Lock)

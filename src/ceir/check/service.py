@@ -170,6 +170,8 @@ def result_from_facts(query: str, imei: identifiers.Imei, facts: tuple[Any, ...]
         DeviceModel(tac, brand, model, marketing_name, device_type) if tac else None,
         Registered(RegistrationSource(source), registered_at) if source else None,
     )
+    if stolen is None and state is None and not paused and not in_review:
+        return result  # most devices: nothing for enforcement or a decision to add
     device = DeviceFacts(
         registered=result.registration is not None,
         stolen=stolen is not None,

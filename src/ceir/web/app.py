@@ -85,7 +85,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.metrics.registry.register(eir_sync.CentralCollector(app.state.settings, engine))
     app.state.check_tally = CheckTally()
     app.state.check_memory = (
-        MemoryCheck(app.state.read_engine) if settings.check_from_memory else None
+        MemoryCheck(app.state.read_engine, staleness=settings.check_staleness_seconds)
+        if settings.check_from_memory
+        else None
     )
 
     app.add_middleware(check_api.CheckFastPath, owner=app)  # innermost: guarded and counted

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,6 +37,16 @@ class Metrics:
             ["verdict"],
             registry=self.registry,
         )
+        # `labels` takes a lock and builds its key on every call: the children are kept here.
+        self._children: dict[tuple[object, ...], Any] = {}
+
+    def child(self, metric: MetricWrapperBase, *labels: str) -> Any:
+        """`metric.labels(*labels)`, made once."""
+        key = (metric, *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
 
 class MetricsMiddleware:
@@ -62,8 +74,10 @@ class MetricsMiddleware:
         finally:
             route = _route_template(scope)
             method = scope["method"]
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+            self.metrics.child(self.metrics.requests, method, route, str(status)).inc()
+            self.metrics.child(self.metrics.latency, method, route).observe(
+                time.perf_counter() - started
+            )
 
 
 def _route_template(scope: Scope) -> str:

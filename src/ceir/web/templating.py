@@ -29,8 +29,9 @@ LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
 
 def select_language(request: Request) -> str:
     """The page language: ?lang=, then the `lang` cookie, then Accept-Language, then the default."""
+    query = request.query_params.get("lang") if request.scope.get("query_string") else None
     return (
-        normalise_language(request.query_params.get("lang"))
+        normalise_language(query)
         or normalise_language(request.cookies.get(COOKIE_NAME))
         or from_accept_language(request.headers.get("accept-language", ""))
         or default_language()
