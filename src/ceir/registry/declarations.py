@@ -1,11 +1,12 @@
 """Importing customs declarations in bounded memory: stream, stage in DuckDB, check, load in chunks.
 
-The file is read chunk by chunk; each chunk's rows are checked on their own (formats, required
-fields) and staged in a DuckDB file with their line numbers. Checks that need the whole file
-(the same IMEI twice, a declaration's date or importer changing) and the registry (conflicts,
-rows already loaded) are set-based queries over the stage. The load streams the accepted rows
-into the registry in chunks, all inside the caller's transaction: memory is that of one chunk,
-whatever the file's size, and a failure anywhere leaves nothing behind.
+The file is read chunk by chunk (by Arrow when it is plain, one row a line; else by Python's
+exact reader); each chunk's rows are checked on their own (formats, required fields) and staged
+in a DuckDB file with their line numbers. Checks that need the whole file (the same IMEI twice, a
+declaration's date or importer changing) and the registry (conflicts, rows already loaded) are
+set-based queries over the stage. The load streams the accepted rows into the registry, one COPY
+a table, all inside the caller's transaction: memory is that of a few chunks, whatever the file's
+size, and a failure anywhere leaves nothing behind.
 """
 
 from __future__ import annotations
