@@ -173,6 +173,33 @@ def test_imei_registered_under_another_declaration_is_a_conflict_never_overwritt
     assert counts(db_session)[0] == 1
 
 
+def test_a_rerun_checked_in_small_chunks_skips_loaded_rows_and_reports_each_conflict(
+    db_session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Chunks of 3 keys split devices (two IMEIs each) across the registry look-ups' chunks.
+    monkeypatch.setattr(declarations, "LOAD_CHUNK", 3)
+    loaded = [row("D-1", i) for i in range(1, 21)]
+    import_declarations(db_session, write_csv(tmp_path / "a.csv", HEADER, loaded), actor="t")
+    db_session.commit()
+    before = counts(db_session)
+    rows = [r for r in loaded if r[5] != row("D-1", 5)[5]]
+    rows.insert(10, row("D-2", 5))  # D-1's IMEIs of its fifth device under another declaration
+    rows += [row("D-3", i) for i in range(30, 36)]
+    path = write_csv(tmp_path / "b.csv", HEADER, rows)
+
+    report = import_declarations(
+        db_session, path, actor="t", accept_good=True, rejects_path=tmp_path / "rejects.csv"
+    )
+    db_session.commit()
+
+    assert (report.rows_accepted, report.rows_skipped, report.rows_rejected) == (6, 19, 1)
+    assert [(e.line, e.field, "declaration D-1" in e.reason) for e in report.errors] == [
+        (12, "imei", True),
+        (12, "imei", True),
+    ]
+    assert counts(db_session) == (before[0] + 6, before[1] + 12, before[2] + 6, before[3] + 1)
+
+
 @pytest.mark.parametrize("table", ["devices", "registrations", "device_imeis"])
 def test_a_crash_after_some_loaded_chunks_leaves_no_partial_data(
     db_session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: str

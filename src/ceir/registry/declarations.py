@@ -70,6 +70,7 @@ _STAGE_SCHEMA = """
 CREATE TABLE rows (line INTEGER, number VARCHAR, raw_date VARCHAR, declared_on DATE,
     importer_bin VARCHAR, brand VARCHAR, model VARCHAR, first_key BIGINT, imeis SMALLINT);
 CREATE TABLE keys (imei_key BIGINT, line INTEGER, slot SMALLINT, column_no SMALLINT);
+CREATE TABLE key_devices (line INTEGER, imei_key BIGINT, device_id BIGINT);
 CREATE TABLE hits (line INTEGER, imei_key BIGINT, device_id BIGINT, source VARCHAR,
     registered_number VARCHAR);
 CREATE TABLE known (number VARCHAR, id INTEGER, declared_on DATE, importer_bin VARCHAR);
@@ -367,15 +368,26 @@ def _check_within_file(stage: Stage) -> None:
     )
 
 
-_HITS_SQL = (
-    "SELECT t.row_no, t.imei_key, di.device_id, r.source, d.number "
+# A chunk's keys in the registry's key index, then its devices' registrations: each query bounded
+# to the chunk's range of keys or devices, so that neither reads the index from its start or a
+# whole table (the planner merges the range or probes the index), and a re-run's check costs the
+# same per chunk whatever the file's size.
+_KEY_DEVICES_SQL = (
+    "SELECT t.row_no, t.imei_key, di.device_id "
     "FROM tmp_declaration_keys t "
-    "JOIN device_imeis di ON di.imei_key = t.imei_key "
-    "LEFT JOIN registrations r ON r.device_id = di.device_id AND r.revoked_at IS NULL "
+    "JOIN device_imeis di ON di.imei_key = t.imei_key AND di.imei_key BETWEEN {low} AND {high}"
+)
+_DEVICE_HITS_SQL = (
+    "SELECT t.row_no, t.imei_key, t.device_id, r.source, d.number "
+    "FROM tmp_declaration_devices t "
+    "LEFT JOIN registrations r ON r.device_id = t.device_id AND r.revoked_at IS NULL "
+    "AND r.device_id BETWEEN {low} AND {high} "
     "LEFT JOIN declarations d ON d.id = r.declaration_id"
 )
 
-
+_KEY_DEVICES = pa.schema(
+    [("line", pa.int32()), ("imei_key", pa.int64()), ("device_id", pa.int64())]
+)
 _HITS = pa.schema(
     [
         ("line", pa.int32()),
@@ -400,15 +412,24 @@ def _check_against_registry(conn: Connection, stage: Stage) -> None:
         LOAD_CHUNK
     )
     for batch in batches:
-        keys_temp_table(
-            conn,
-            "tmp_declaration_keys",
-            batch.column(0).to_numpy(),
-            batch.column(1).to_numpy(),
-        )
+        keys = batch.column(0).to_numpy()
+        keys_temp_table(conn, "tmp_declaration_keys", keys, batch.column(1).to_numpy())
+        sql = _KEY_DEVICES_SQL.format(low=int(keys[0]), high=int(keys[-1]))
         # On a re-run every key is a hit: they come back as Arrow, never as Python rows.
-        stage_tables(stage, {"hits": fetch_table(conn, _HITS_SQL, _HITS)})
+        stage_tables(stage, {"key_devices": fetch_table(conn, sql, _KEY_DEVICES)})
         conn.exec_driver_sql("DROP TABLE tmp_declaration_keys")
+    reader.close()
+    # The devices found, in id order: each chunk's registrations are one stretch of their index.
+    reader = stage.cursor()
+    batches = reader.sql(
+        "SELECT device_id, line, imei_key FROM key_devices ORDER BY device_id"
+    ).to_arrow_reader(LOAD_CHUNK)
+    for batch in batches:
+        devices = batch.column(0).to_numpy()
+        _devices_temp_table(conn, devices, batch.column(1), batch.column(2))
+        sql = _DEVICE_HITS_SQL.format(low=int(devices[0]), high=int(devices[-1]))
+        stage_tables(stage, {"hits": fetch_table(conn, sql, _HITS)})
+        conn.exec_driver_sql("DROP TABLE tmp_declaration_devices")
     reader.close()
     _fetch_known_declarations(conn, stage)
     # Line by line range: on a re-run every key is a hit, and a join and aggregate of all the
@@ -425,6 +446,24 @@ def _check_against_registry(conn: Connection, stage: Stage) -> None:
         WHERE r.declared_on IS DISTINCT FROM k.declared_on OR r.importer_bin <> k.importer_bin;
         """  # noqa: S608
     )
+
+
+def _devices_temp_table(
+    conn: Connection, devices: np.ndarray[Any, Any], lines: pa.Array, keys: pa.Array
+) -> None:
+    """A temporary table of a chunk's hits (device_id, row_no, imei_key), in device order."""
+    conn.exec_driver_sql("DROP TABLE IF EXISTS tmp_declaration_devices")
+    conn.exec_driver_sql(
+        "CREATE TEMPORARY TABLE tmp_declaration_devices "
+        "(device_id BIGINT NOT NULL, row_no INTEGER NOT NULL, imei_key BIGINT NOT NULL)"
+    )
+    insert_columns(
+        conn,
+        "tmp_declaration_devices",
+        {"device_id": devices, "row_no": lines.to_numpy(), "imei_key": keys.to_numpy()},
+    )
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ANALYZE tmp_declaration_devices")
 
 
 def _check_lines(stage: Stage, first: int, last: int) -> None:
