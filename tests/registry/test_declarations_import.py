@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ceir import bulk, importing
 from ceir.audit.models import AuditEvent
-from ceir.errors import FileRejected
+from ceir.errors import FileRejected, InvalidInput
 from ceir.registry import declarations
 from ceir.registry.models import Declaration, Device, DeviceImei, Registration
 from ceir.registry.service import find_registration, import_declarations
@@ -173,6 +173,33 @@ def test_imei_registered_under_another_declaration_is_a_conflict_never_overwritt
     assert counts(db_session)[0] == 1
 
 
+def test_a_rerun_checked_in_small_chunks_skips_loaded_rows_and_reports_each_conflict(
+    db_session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Chunks of 3 keys split devices (two IMEIs each) across the registry look-ups' chunks.
+    monkeypatch.setattr(declarations, "LOAD_CHUNK", 3)
+    loaded = [row("D-1", i) for i in range(1, 21)]
+    import_declarations(db_session, write_csv(tmp_path / "a.csv", HEADER, loaded), actor="t")
+    db_session.commit()
+    before = counts(db_session)
+    rows = [r for r in loaded if r[5] != row("D-1", 5)[5]]
+    rows.insert(10, row("D-2", 5))  # D-1's IMEIs of its fifth device under another declaration
+    rows += [row("D-3", i) for i in range(30, 36)]
+    path = write_csv(tmp_path / "b.csv", HEADER, rows)
+
+    report = import_declarations(
+        db_session, path, actor="t", accept_good=True, rejects_path=tmp_path / "rejects.csv"
+    )
+    db_session.commit()
+
+    assert (report.rows_accepted, report.rows_skipped, report.rows_rejected) == (6, 19, 1)
+    assert [(e.line, e.field, "declaration D-1" in e.reason) for e in report.errors] == [
+        (12, "imei", True),
+        (12, "imei", True),
+    ]
+    assert counts(db_session) == (before[0] + 6, before[1] + 12, before[2] + 6, before[3] + 1)
+
+
 @pytest.mark.parametrize("table", ["devices", "registrations", "device_imeis"])
 def test_a_crash_after_some_loaded_chunks_leaves_no_partial_data(
     db_session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: str
@@ -185,23 +212,26 @@ def test_a_crash_after_some_loaded_chunks_leaves_no_partial_data(
     path = write_csv(tmp_path / "decl.csv", HEADER, [row(f"D-{i // 7}", i) for i in range(1, 50)])
     monkeypatch.setattr(declarations, "CHUNK_ROWS", 10)
     monkeypatch.setattr(importing, "LOAD_CHUNK", 10)
-    real_insert = bulk.insert_columns
-    chunks = {"loaded": 0}
+    real_insert = bulk.insert_batches
 
-    def crash_on_third_chunk(conn, name, columns):  # type: ignore[no-untyped-def]
-        if name == table:
-            chunks["loaded"] += 1
-            if chunks["loaded"] == 3:
-                raise OSError("disk full")
-        return real_insert(conn, name, columns)
+    def crash_on_third_chunk(conn, name, batches):  # type: ignore[no-untyped-def]
+        # On PostgreSQL the error comes from the helper thread that makes the next chunk while
+        # the first two are already in the database, inside the table's open COPY.
+        def until_the_third():  # type: ignore[no-untyped-def]
+            for n, batch in enumerate(batches, 1):
+                if name == table and n == 3:
+                    raise OSError("disk full")
+                yield batch
 
-    monkeypatch.setattr(declarations, "insert_columns", crash_on_third_chunk)
+        return real_insert(conn, name, until_the_third())
+
+    monkeypatch.setattr(declarations, "insert_batches", crash_on_third_chunk)
     with pytest.raises(OSError, match="disk full"):
         import_declarations(db_session, path, actor="t")
     db_session.rollback()
 
     assert counts(db_session) == before
-    monkeypatch.setattr(declarations, "insert_columns", real_insert)
+    monkeypatch.setattr(declarations, "insert_batches", real_insert)
     report = import_declarations(db_session, path, actor="t")
     db_session.commit()
     assert report.rows_accepted == 49
@@ -274,3 +304,39 @@ def test_a_declaration_continued_in_a_later_file_must_keep_its_date_and_importer
     with pytest.raises(FileRejected) as caught:
         import_declarations(db_session, other_date, actor="t")
     assert "another date" in caught.value.report.errors[0].reason  # type: ignore[attr-defined]
+
+
+def test_a_row_over_two_lines_keeps_the_line_numbers_of_the_rows_after_it(
+    db_session: Session, tmp_path: Path
+) -> None:
+    two_lines = row("D-1", 2)
+    two_lines[4] = "iPhone 17\nPro"
+    path = write_csv(
+        tmp_path / "decl.csv",
+        HEADER,
+        [row("D-1", 1), two_lines, row("D-3", 3, bin_="123456789012")],
+    )
+
+    with pytest.raises(FileRejected) as caught:
+        import_declarations(db_session, path, actor="t")
+
+    errors = caught.value.report.errors  # type: ignore[attr-defined]
+    assert [(e.line, e.field) for e in errors] == [(5, "importer_bin")]
+
+
+def test_a_file_that_turns_out_not_utf8_after_some_chunks_is_refused_with_the_offset(
+    db_session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past the first MiB, which the header's reader decodes; Arrow has staged chunks by then.
+    path = write_csv(tmp_path / "decl.csv", HEADER, [row(f"D-{i}", i) for i in range(1, 13_000)])
+    offset = path.stat().st_size + len("D-0,2025-05-02,960440000220,")
+    with path.open("ab") as handle:
+        handle.write("D-0,2025-05-02,960440000220,Сяоми,Mi 15,,\n".encode("cp1251"))
+    monkeypatch.setattr(declarations, "CHUNK_ROWS", 1000)
+    monkeypatch.setattr(importing, "PLAIN_BLOCK_BYTES", 64 << 10)
+
+    with pytest.raises(InvalidInput, match=rf"not UTF-8.*offset {offset}\b"):
+        import_declarations(db_session, path, actor="t")
+    db_session.rollback()
+
+    assert counts(db_session) == (0, 0, 0, 0)

@@ -1,11 +1,12 @@
 """Importing customs declarations in bounded memory: stream, stage in DuckDB, check, load in chunks.
 
-The file is read chunk by chunk; each chunk's rows are checked on their own (formats, required
-fields) and staged in a DuckDB file with their line numbers. Checks that need the whole file
-(the same IMEI twice, a declaration's date or importer changing) and the registry (conflicts,
-rows already loaded) are set-based queries over the stage. The load streams the accepted rows
-into the registry in chunks, all inside the caller's transaction: memory is that of one chunk,
-whatever the file's size, and a failure anywhere leaves nothing behind.
+The file is read chunk by chunk (by Arrow when it is plain, one row a line; else by Python's
+exact reader); each chunk's rows are checked on their own (formats, required fields) and staged
+in a DuckDB file with their line numbers. Checks that need the whole file (the same IMEI twice, a
+declaration's date or importer changing) and the registry (conflicts, rows already loaded) are
+set-based queries over the stage. The load streams the accepted rows into the registry, one COPY
+a table, all inside the caller's transaction: memory is that of a few chunks, whatever the file's
+size, and a failure anywhere leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.orm import Session
 
 from ceir import identifiers
-from ceir.bulk import fetch_table, insert_columns, keys_temp_table
+from ceir.bulk import fetch_table, insert_batches, insert_columns, keys_temp_table
 from ceir.db import utcnow
 from ceir.errors import FileRejected
 from ceir.importing import (
@@ -32,16 +33,19 @@ from ceir.importing import (
     STEP_DATABASE,
     STEP_FILE,
     STEP_ROW,
+    CsvColumns,
     CsvReader,
-    CsvTable,
     Importer,
     ImportReport,
     ImportRun,
+    NotPlainCsv,
     Progress,
     RowError,
     Stage,
     file_sha256,
+    is_plain_csv,
     normalise_header,
+    plain_csv_chunks,
     run_import,
     stage_batches,
     stage_count,
@@ -66,6 +70,7 @@ _STAGE_SCHEMA = """
 CREATE TABLE rows (line INTEGER, number VARCHAR, raw_date VARCHAR, declared_on DATE,
     importer_bin VARCHAR, brand VARCHAR, model VARCHAR, first_key BIGINT, imeis SMALLINT);
 CREATE TABLE keys (imei_key BIGINT, line INTEGER, slot SMALLINT, column_no SMALLINT);
+CREATE TABLE key_devices (line INTEGER, imei_key BIGINT, device_id BIGINT);
 CREATE TABLE hits (line INTEGER, imei_key BIGINT, device_id BIGINT, source VARCHAR,
     registered_number VARCHAR);
 CREATE TABLE known (number VARCHAR, id INTEGER, declared_on DATE, importer_bin VARCHAR);
@@ -133,8 +138,21 @@ class DeclarationsImporter(Importer):
             raise FileRejected("the declarations file lacks required columns", report)
         stage.execute(_STAGE_SCHEMA)
         checker = _RowChecker(header, self.today)
+        if is_plain_csv(self.path):
+            try:
+                for columns in plain_csv_chunks(
+                    self.path,
+                    len(header),
+                    reader.delimiter,
+                    chunk_rows=CHUNK_ROWS,
+                    progress=self.progress,
+                ):
+                    stage_tables(stage, checker.check(columns))
+                return
+            except NotPlainCsv:  # not UTF-8, say: the exact reader tells where
+                stage.execute("DELETE FROM rows; DELETE FROM keys; DELETE FROM errors")
         for chunk in reader.chunks():
-            stage_tables(stage, checker.check(chunk))
+            stage_tables(stage, checker.check(CsvColumns.of(chunk)))
 
     def check(self, conn: Connection, stage: Stage, report: ImportReport) -> None:
         _check_within_file(stage)
@@ -163,10 +181,10 @@ class _RowChecker:
     def reject(self, line: int, field: str, value: str, reason: str) -> None:
         self.errors.append((line, field, value, reason))
 
-    def check(self, chunk: CsvTable) -> dict[str, pa.Table]:
+    def check(self, chunk: CsvColumns) -> dict[str, pa.Table]:
         self.errors = [(e.line, e.field, e.value, e.reason) for e in chunk.malformed]
-        n, lines = len(chunk.rows), chunk.lines
-        columns: list[tuple[str, ...]] = list(zip(*chunk.rows, strict=True)) if n else []
+        n, columns = len(chunk.lines), chunk.columns
+        lines: list[int] = chunk.lines.tolist()
         if n:
             numbers, raw_dates, dates, bins = self._declarations(columns, lines)
             brands = self._text(columns[self.col["brand"]], lines, "brand")
@@ -176,7 +194,7 @@ class _RowChecker:
             numbers, raw_dates, dates, bins, brands, models = [], [], [], [], [], []
             keys = np.zeros((0, len(self.imei_columns)), dtype=np.int64)
             present = np.zeros((0, len(self.imei_columns)), dtype=bool)
-        line_array = np.asarray(lines, dtype=np.int32)
+        line_array = chunk.lines
         first_keys = keys[np.arange(n), present.argmax(axis=1)] if n else keys[:, 0]
         row_pos, slots = np.nonzero(present)
         error_lines, fields, values, reasons = (
@@ -218,7 +236,7 @@ class _RowChecker:
         }
 
     def _declarations(
-        self, columns: list[tuple[str, ...]], lines: list[int]
+        self, columns: list[pa.Array], lines: list[int]
     ) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
         numbers = _trimmed(columns[self.col["declaration_number"]])
         raw_dates = _trimmed(columns[self.col["declaration_date"]])
@@ -269,7 +287,7 @@ class _RowChecker:
         dates = pa.array(date_of, pa.date32()).take(pa.array(date_index))
         return numbers, raw_dates, dates, bins
 
-    def _text(self, values: tuple[str, ...], lines: list[int], field: str) -> pa.Array:
+    def _text(self, values: pa.Array, lines: list[int], field: str) -> pa.Array:
         cleaned = _trimmed(values)
         length = pc.utf8_length(cleaned).to_numpy(zero_copy_only=False)
         limit = TEXT_LIMITS[field]
@@ -280,27 +298,25 @@ class _RowChecker:
             self.reject(lines[i], field, value[:40] + "…", f"longer than {limit} characters")
         return cleaned
 
-    def _imeis(
-        self, columns: list[tuple[str, ...]], lines: list[int]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _imeis(self, columns: list[pa.Array], lines: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Keys (rows x slots, int64) and which cells hold a well-formed IMEI."""
         n = len(lines)
         keys = np.zeros((n, len(self.imei_columns)), dtype=np.int64)
         present = np.zeros((n, len(self.imei_columns)), dtype=bool)
         for slot, (number, index) in enumerate(self.imei_columns):
-            values = columns[index]
-            cells = pa.array(values, pa.string())
+            cells = columns[index]
             slot_keys, ok = identifiers.bulk_imei_keys(cells)
             empty = pc.equal(pc.utf8_length(_trimmed(cells)), 0).to_numpy(zero_copy_only=False)
             keys[:, slot] = slot_keys
             present[:, slot] = ok
             for i in np.flatnonzero(~ok & ~empty):
+                value = cells[i].as_py()
                 try:
-                    identifiers.parse_imei(values[i])
+                    identifiers.parse_imei(value)
                     reason = "not a valid IMEI"
                 except identifiers.IdentifierError as exc:
                     reason = str(exc)
-                self.reject(lines[i], f"imei{number}", values[i], reason)
+                self.reject(lines[i], f"imei{number}", value, reason)
             if number == 1:
                 for i in np.flatnonzero(empty):
                     self.reject(
@@ -311,9 +327,9 @@ class _RowChecker:
         return keys, present
 
 
-def _trimmed(values: tuple[str, ...] | pa.Array) -> pa.Array:
+def _trimmed(values: pa.Array) -> pa.Array:
     """The values without surrounding whitespace, as str.strip() gives them."""
-    return pc.utf8_trim_whitespace(pa.array(values, pa.string()))
+    return pc.utf8_trim_whitespace(values)
 
 
 def _distinct(values: pa.Array) -> tuple[list[str], np.ndarray]:
@@ -352,15 +368,26 @@ def _check_within_file(stage: Stage) -> None:
     )
 
 
-_HITS_SQL = (
-    "SELECT t.row_no, t.imei_key, di.device_id, r.source, d.number "
+# A chunk's keys in the registry's key index, then its devices' registrations: each query bounded
+# to the chunk's range of keys or devices, so that neither reads the index from its start or a
+# whole table (the planner merges the range or probes the index), and a re-run's check costs the
+# same per chunk whatever the file's size.
+_KEY_DEVICES_SQL = (
+    "SELECT t.row_no, t.imei_key, di.device_id "
     "FROM tmp_declaration_keys t "
-    "JOIN device_imeis di ON di.imei_key = t.imei_key "
-    "LEFT JOIN registrations r ON r.device_id = di.device_id AND r.revoked_at IS NULL "
+    "JOIN device_imeis di ON di.imei_key = t.imei_key AND di.imei_key BETWEEN {low} AND {high}"
+)
+_DEVICE_HITS_SQL = (
+    "SELECT t.row_no, t.imei_key, t.device_id, r.source, d.number "
+    "FROM tmp_declaration_devices t "
+    "LEFT JOIN registrations r ON r.device_id = t.device_id AND r.revoked_at IS NULL "
+    "AND r.device_id BETWEEN {low} AND {high} "
     "LEFT JOIN declarations d ON d.id = r.declaration_id"
 )
 
-
+_KEY_DEVICES = pa.schema(
+    [("line", pa.int32()), ("imei_key", pa.int64()), ("device_id", pa.int64())]
+)
 _HITS = pa.schema(
     [
         ("line", pa.int32()),
@@ -385,15 +412,24 @@ def _check_against_registry(conn: Connection, stage: Stage) -> None:
         LOAD_CHUNK
     )
     for batch in batches:
-        keys_temp_table(
-            conn,
-            "tmp_declaration_keys",
-            batch.column(0).to_numpy(),
-            batch.column(1).to_numpy(),
-        )
+        keys = batch.column(0).to_numpy()
+        keys_temp_table(conn, "tmp_declaration_keys", keys, batch.column(1).to_numpy())
+        sql = _KEY_DEVICES_SQL.format(low=int(keys[0]), high=int(keys[-1]))
         # On a re-run every key is a hit: they come back as Arrow, never as Python rows.
-        stage_tables(stage, {"hits": fetch_table(conn, _HITS_SQL, _HITS)})
+        stage_tables(stage, {"key_devices": fetch_table(conn, sql, _KEY_DEVICES)})
         conn.exec_driver_sql("DROP TABLE tmp_declaration_keys")
+    reader.close()
+    # The devices found, in id order: each chunk's registrations are one stretch of their index.
+    reader = stage.cursor()
+    batches = reader.sql(
+        "SELECT device_id, line, imei_key FROM key_devices ORDER BY device_id"
+    ).to_arrow_reader(LOAD_CHUNK)
+    for batch in batches:
+        devices = batch.column(0).to_numpy()
+        _devices_temp_table(conn, devices, batch.column(1), batch.column(2))
+        sql = _DEVICE_HITS_SQL.format(low=int(devices[0]), high=int(devices[-1]))
+        stage_tables(stage, {"hits": fetch_table(conn, sql, _HITS)})
+        conn.exec_driver_sql("DROP TABLE tmp_declaration_devices")
     reader.close()
     _fetch_known_declarations(conn, stage)
     # Line by line range: on a re-run every key is a hit, and a join and aggregate of all the
@@ -410,6 +446,24 @@ def _check_against_registry(conn: Connection, stage: Stage) -> None:
         WHERE r.declared_on IS DISTINCT FROM k.declared_on OR r.importer_bin <> k.importer_bin;
         """  # noqa: S608
     )
+
+
+def _devices_temp_table(
+    conn: Connection, devices: np.ndarray[Any, Any], lines: pa.Array, keys: pa.Array
+) -> None:
+    """A temporary table of a chunk's hits (device_id, row_no, imei_key), in device order."""
+    conn.exec_driver_sql("DROP TABLE IF EXISTS tmp_declaration_devices")
+    conn.exec_driver_sql(
+        "CREATE TEMPORARY TABLE tmp_declaration_devices "
+        "(device_id BIGINT NOT NULL, row_no INTEGER NOT NULL, imei_key BIGINT NOT NULL)"
+    )
+    insert_columns(
+        conn,
+        "tmp_declaration_devices",
+        {"device_id": devices, "row_no": lines.to_numpy(), "imei_key": keys.to_numpy()},
+    )
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ANALYZE tmp_declaration_devices")
 
 
 def _check_lines(stage: Stage, first: int, last: int) -> None:
@@ -528,52 +582,58 @@ def _load(conn: Connection, stage: Stage, batch_id: int, actor: str, now: dt.dat
         FROM accepted a JOIN known k ON k.number = a.number
         """  # noqa: S608
     )
-    for batch in stage_batches(
-        stage,
-        "SELECT device_id, lpad((first_key // 1000000)::VARCHAR, 8, '0'), brand, model, "
-        "declaration_id, line FROM loading ORDER BY line",
-    ):
-        device_ids = batch.column(0).to_numpy()
-        insert_columns(
-            conn,
-            "devices",
+    # Each table in one stream: the stage's next batch is queried and encoded while the database
+    # takes the current one (ceir.bulk.insert_batches).
+    insert_batches(
+        conn,
+        "devices",
+        (
             {
-                "id": device_ids,
+                "id": batch.column(0),
                 "tac": batch.column(1),
                 "brand": batch.column(2),
                 "model": batch.column(3),
                 "created_at": now,
-            },
-        )
-        insert_columns(
-            conn,
-            "registrations",
+            }
+            for batch in stage_batches(
+                stage,
+                "SELECT device_id, lpad((first_key // 1000000)::VARCHAR, 8, '0'), brand, model "
+                "FROM loading ORDER BY line",
+            )
+        ),
+    )
+    insert_batches(
+        conn,
+        "registrations",
+        (
             {
-                "device_id": device_ids,
+                "device_id": batch.column(0),
                 "source": RegistrationSource.IMPORTER_DECLARATION.value,
                 "registered_at": now,
                 "actor": actor,
                 "batch_id": batch_id,
-                "declaration_id": batch.column(4).to_numpy(),
-                "line_no": batch.column(5).to_numpy(),
-            },
-        )
+                "declaration_id": batch.column(1),
+                "line_no": batch.column(2),
+            }
+            for batch in stage_batches(
+                stage, "SELECT device_id, declaration_id, line FROM loading ORDER BY line"
+            )
+        ),
+    )
     # In key order, the primary key's B-tree grows page by page instead of splitting pages all
     # over the tree (a declaration's IMEIs come in no particular order).
-    for batch in stage_batches(
-        stage,
-        "SELECT k.imei_key, l.device_id, k.slot FROM keys k JOIN loading l ON l.line = k.line "
-        "ORDER BY k.imei_key",
-    ):
-        insert_columns(
-            conn,
-            "device_imeis",
-            {
-                "imei_key": batch.column(0).to_numpy(),
-                "device_id": batch.column(1).to_numpy(),
-                "slot": batch.column(2).to_numpy(),
-            },
-        )
+    insert_batches(
+        conn,
+        "device_imeis",
+        (
+            {"imei_key": batch.column(0), "device_id": batch.column(1), "slot": batch.column(2)}
+            for batch in stage_batches(
+                stage,
+                "SELECT k.imei_key, l.device_id, k.slot FROM keys k "
+                "JOIN loading l ON l.line = k.line ORDER BY k.imei_key",
+            )
+        ),
+    )
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(
             "SELECT setval(pg_get_serial_sequence('devices', 'id'), "
