@@ -27,6 +27,7 @@ from ceir.models import Base
 from ceir.network.classify import classify
 from ceir.network.dumps import import_dump
 from ceir.network.models import BlockPause, DeviceFlag, DeviceState
+from ceir.network.store import open_store
 from ceir.registry.models import DeviceImei, Registration
 from ceir.tac.models import TacModel
 from tests.factories import add_tac, make_imei, register_device
@@ -138,6 +139,10 @@ def play(
                     today=day(n),
                 )
                 session.commit()
+            if n == 9:
+                # A store made before it kept the last run's states: they come from the database.
+                with open_store(settings) as con:
+                    con.execute("DELETE FROM run_states_basis")
             report = classify(session, run_date=day(n), actor="test", settings=settings, full=full)
             outcomes.append(outcome(session, settings, report.run_id))
             counts.append(report.counts)
@@ -193,6 +198,11 @@ def test_incremental_runs_give_the_states_flags_and_list_bytes_of_full_runs(
     evaluation: Callable[[dict[str, object]], object] = lambda c: c["evaluation"]  # noqa: E731
     assert [evaluation(c) for c in incremental[1]] == ["full"] + ["incremental"] * 6
     assert {evaluation(c) for c in full_runs[1]} == {"full"}
+    # The states before a run come from the store's copy of the last run's, except on day 9
+    # (the copy is gone) and in the full runs (the reference reads the database).
+    read_from = [c["previous_states"] for c in incremental[1]]
+    assert read_from == ["database", "store", "store", "database", "store", "store", "store"]
+    assert {c["previous_states"] for c in full_runs[1]} == {"database"}
     evaluated = [
         (n, int(str(inc["devices_evaluated"])), int(str(ref["devices_evaluated"])))
         for n, inc, ref in zip(DAYS, incremental[1], full_runs[1], strict=True)
