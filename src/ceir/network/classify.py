@@ -297,9 +297,9 @@ def _run(
                 counts.update(_link_second_imeis(db, con, run, settings))
                 counts.update(_transition(con, run_date, settings))
                 if brake and settings.network.brake_max_share is not None:
-                    shares = _brake_shares(con)
+                    shares, counts["brake_recounted"] = _brake_check(con, settings)
                     if reason := _brake_reason(shares, settings):
-                        counts["brake"] = shares
+                        counts["brake"] = _brake_shares(con)
                         raise RunHeld(reason, run_id=0)
             with _timed(steps, "states"):
                 _write_states(db, con, run)
@@ -313,6 +313,7 @@ def _run(
                 keys, codes = codes_from_run(con)
             _record_basis(con, run.id, fingerprint)
             _record_states(con, run.id)
+            _record_brake_floor(con)
             run.counts = counts
             run.finished_at = utcnow()
             audit.record(
@@ -343,19 +344,84 @@ def _run(
     return report
 
 
+_HIT = """(SELECT imei FROM changes
+          WHERE old_state IS NULL
+             OR (new_state = 'blocked' AND old_state IS DISTINCT FROM 'blocked'))"""
+
+
 def _brake_shares(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
     """Per operator: its devices, and those this run newly notifies or blocks."""
     rows = con.execute(
-        """
-        WITH hit AS (SELECT imei FROM changes
-                     WHERE old_state IS NULL
-                        OR (new_state = 'blocked' AND old_state IS DISTINCT FROM 'blocked'))
+        f"""
         SELECT operator, count(DISTINCT imei),
-               count(DISTINCT imei) FILTER (WHERE imei IN (SELECT imei FROM hit))
+               count(DISTINCT imei) FILTER (WHERE imei IN {_HIT})
         FROM sightings GROUP BY operator ORDER BY operator
         """
     ).fetchall()
     return {str(r[0]): {"devices": int(r[1]), "newly_hit": int(r[2])} for r in rows}
+
+
+def _brake_check(
+    con: duckdb.DuckDBPyConnection, settings: Settings
+) -> tuple[dict[str, dict[str, int]], list[str]]:
+    """The brake's shares, with the devices of an operator counted exactly only where the
+    floor kept in the store (`device_floor`, see `_device_floor`) could let the brake trip:
+    counting every operator's distinct devices cost more than evaluating a day's churn. The
+    operators the brake trips for are those of `_brake_shares`; also returns those counted."""
+    limit = settings.network.brake_max_share or 0.0
+    hits = {
+        str(op): int(n)
+        for op, n in con.execute(
+            f"SELECT operator, count(DISTINCT imei) FROM sightings WHERE imei IN {_HIT} "
+            "GROUP BY operator"
+        ).fetchall()
+    }
+    floor = {str(op): int(n) for op, n in con.execute("SELECT * FROM device_floor").fetchall()}
+    doubtful = sorted(
+        op
+        for op, n in hits.items()
+        if n >= settings.network.brake_min_devices and n > limit * floor.get(op, 0)
+    )
+    if doubtful:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE device_floor AS
+            SELECT operator, count(DISTINCT imei) AS devices FROM sightings
+            WHERE operator IN (SELECT unnest($doubtful)) GROUP BY operator
+            UNION ALL
+            SELECT * FROM device_floor WHERE operator NOT IN (SELECT unnest($doubtful))
+            """,
+            {"doubtful": doubtful},
+        )
+        floor = {str(op): int(n) for op, n in con.execute("SELECT * FROM device_floor").fetchall()}
+    shares = {op: {"devices": floor.get(op, n), "newly_hit": n} for op, n in hits.items()}
+    return shares, doubtful
+
+
+def _device_floor(con: duckdb.DuckDBPyConnection, horizon: dt.date) -> None:
+    """Before the merge: temp table `device_floor`, per operator at least as many devices as the
+    sightings will hold after it. The merge only adds pairs or moves their days on; only the
+    pairs retention drops can take devices away, one at most each. A floor kept for another
+    state of the sightings (an older store, a change by something else) is not used."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE device_floor AS
+        WITH retired AS (SELECT operator, count(*) AS pairs FROM sightings
+                         WHERE last_seen < ? GROUP BY operator)
+        SELECT f.operator, greatest(f.devices - coalesce(r.pairs, 0), 0) AS devices
+        FROM brake_floor f LEFT JOIN retired r USING (operator)
+        WHERE f.pairs = (SELECT count(*) FROM sightings)
+        """,
+        [horizon],
+    )
+
+
+def _record_brake_floor(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("DELETE FROM brake_floor")
+    con.execute(
+        "INSERT INTO brake_floor SELECT operator, devices, (SELECT count(*) FROM sightings) "
+        "FROM device_floor"
+    )
 
 
 def _brake_reason(shares: dict[str, dict[str, int]], settings: Settings) -> str | None:
@@ -780,6 +846,7 @@ def _merge_staged(
         )
     horizon = run.run_date - dt.timedelta(days=settings.network.retention_days)
     window_start = run.run_date - dt.timedelta(days=settings.network.duplicate_window_days - 1)
+    _device_floor(con, horizon)
     if merged:
         # A join of the known pairs with today's, written once: a GROUP BY over both took
         # twice as long. `touched`: what a device seen again shows that is new (see above).

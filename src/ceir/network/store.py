@@ -71,6 +71,10 @@ CREATE TABLE IF NOT EXISTS run_states (
     blocked_on DATE
 );
 CREATE TABLE IF NOT EXISTS run_states_basis (run_id INTEGER, states BIGINT);
+
+-- At least this many distinct devices per operator in the sightings, which then had `pairs`
+-- rows: the safety brake counts an operator's devices exactly only when this is not enough.
+CREATE TABLE IF NOT EXISTS brake_floor (operator VARCHAR, devices BIGINT, pairs BIGINT);
 """
 
 
