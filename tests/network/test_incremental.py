@@ -23,6 +23,7 @@ from ceir.citizens.device_models import DeviceReport, ReportKind
 from ceir.citizens.stolen import cancel_by_police, report_by_police
 from ceir.config import Settings
 from ceir.db import utcnow
+from ceir.eir.index import latest_snapshot, load_snapshot
 from ceir.models import Base
 from ceir.network.classify import classify
 from ceir.network.dumps import import_dump
@@ -45,6 +46,7 @@ CLONE = make_imei(TAC, 900_005)  # registered; many IMSIs on days 2 and 10 only
 WITHDRAWN = make_imei(OTHER_TAC, 1)  # registered; its TAC withdrawn before day 9
 ROAMER = make_imei(TAC, 900_006)  # unregistered, foreign SIM; a home SIM from day 3
 SECOND = make_imei(TAC, 900_007)  # unregistered, the SIM of filler device 0 (a second IMEI)
+UNSEEN = make_imei(TAC, 900_008)  # never on a network; registered before day 3, revoked before 10
 DAYS = (1, 2, 3, 9, 10, 31, 32)
 
 
@@ -94,6 +96,7 @@ def between(session: Session, n: int) -> None:
     now = utcnow()
     if n == 3:
         register_device(session, [NEW_PHONE])
+        register_device(session, [UNSEEN])
         device = select(DeviceImei.device_id).where(DeviceImei.imei_key == int(REVOKED[:14]))
         session.execute(
             update(Registration).where(Registration.device_id.in_(device)).values(revoked_at=now)
@@ -104,6 +107,10 @@ def between(session: Session, n: int) -> None:
     if n == 9:
         session.execute(delete(TacModel).where(TacModel.tac == OTHER_TAC))
     if n == 10:
+        device = select(DeviceImei.device_id).where(DeviceImei.imei_key == int(UNSEEN[:14]))
+        session.execute(
+            update(Registration).where(Registration.device_id.in_(device)).values(revoked_at=now)
+        )
         report = session.scalar(select(DeviceReport.id).where(DeviceReport.cancelled_at.is_(None)))
         assert report is not None
         cancel_by_police(session, report, actor="p", now=now)
@@ -159,7 +166,10 @@ def outcome(session: Session, settings: Settings, run_id: int) -> Outcome:
         f"{p.parent.name}/{p.name}": p.read_bytes()
         for p in sorted((settings.lists_dir / str(run_id)).glob("*/*.csv.gz"))
     }
-    return states, flags, files
+    snapshot = latest_snapshot(settings.eir_dir)
+    assert snapshot is not None
+    index = load_snapshot(snapshot)
+    return states, flags, files, (index.keys.tolist(), index.codes.tolist())
 
 
 def fresh_database(database_url: str, sqlite_template: Path, folder: Path) -> str:
@@ -190,6 +200,7 @@ def test_incremental_runs_give_the_states_flags_and_list_bytes_of_full_runs(
     for n, got, expected in zip(DAYS, incremental[0], full_runs[0], strict=True):
         assert got[0] == expected[0], f"states after day {n}"
         assert got[1] == expected[1], f"flags after day {n}"
+        assert got[3] == expected[3], f"real-time index after day {n}"
         assert got[2].keys() == expected[2].keys()
         for name, content in expected[2].items():
             assert got[2][name] == content, f"{name} after day {n}"
@@ -203,6 +214,12 @@ def test_incremental_runs_give_the_states_flags_and_list_bytes_of_full_runs(
     read_from = [c["previous_states"] for c in incremental[1]]
     assert read_from == ["database", "store", "store", "database", "store", "store", "store"]
     assert {c["previous_states"] for c in full_runs[1]} == {"database"}
+    # The real-time index is the last run's patched, except the first; a full run rebuilds it.
+    assert [c["index"] for c in incremental[1]] == ["rebuilt"] + ["patched"] * 6
+    assert {c["index"] for c in full_runs[1]} == {"rebuilt"}
+    indexed = {n: dict(zip(*o[3], strict=True)) for n, o in zip(DAYS, full_runs[0], strict=True)}
+    assert int(UNSEEN[:14]) not in indexed[2] and int(UNSEEN[:14]) in indexed[3]
+    assert int(UNSEEN[:14]) not in indexed[10]
     evaluated = [
         (n, int(str(inc["devices_evaluated"])), int(str(ref["devices_evaluated"])))
         for n, inc, ref in zip(DAYS, incremental[1], full_runs[1], strict=True)

@@ -42,8 +42,15 @@ from ceir.citizens import abroad
 from ceir.config import Settings, get_settings
 from ceir.db import UTCDateTime, utcnow
 from ceir.eir import journal
-from ceir.eir.index import make_index, write_snapshot
-from ceir.eir.snapshots import codes_from_run
+from ceir.eir.index import (
+    DeviceCode,
+    EquipmentIndex,
+    load_snapshot,
+    make_index,
+    snapshot_name,
+    write_snapshot,
+)
+from ceir.eir.snapshots import codes_from_run, codes_patched
 from ceir.errors import CeirError, InvalidInput, NotFound
 from ceir.network import lists, second_imei
 from ceir.network.models import (
@@ -270,6 +277,7 @@ def _run(
         try:
             with _timed(steps, "registry_sync"):
                 rebuild = _reconcile_store(db, con)
+                con.execute("CREATE OR REPLACE TEMP TABLE registered_in_run (imei BIGINT)")
                 _release_staged(db, con, run_date)
                 counts["registry_keys_synced"] = _sync_registry(db, con, rebuild=rebuild)
             with _timed(steps, "reference"):
@@ -310,7 +318,11 @@ def _run(
                 )
                 counts["notifications_not_reachable"] = lists.not_reachable(con)
             with _timed(steps, "index"):
-                keys, codes = codes_from_run(con)
+                index, counts["index"] = _index(
+                    con, settings, watermark, patch=not full and not rebuild, last=last_run_id
+                )
+                con.execute("DELETE FROM index_basis")
+                con.execute("INSERT INTO index_basis VALUES (?, ?)", [run.id, snapshot_name(index)])
             _record_basis(con, run.id, fingerprint)
             _record_states(con, run.id)
             _record_brake_floor(con)
@@ -339,7 +351,7 @@ def _run(
     db.commit()
     faults.point("classify.after_db_commit")
     with _timed(steps, "index_write"):
-        write_snapshot(settings.eir_dir, make_index(keys, codes, journal_id=watermark))
+        write_snapshot(settings.eir_dir, index)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -422,6 +434,43 @@ def _record_brake_floor(con: duckdb.DuckDBPyConnection) -> None:
         "INSERT INTO brake_floor SELECT operator, devices, (SELECT count(*) FROM sightings) "
         "FROM device_floor"
     )
+
+
+def _index(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    watermark: int,
+    *,
+    patch: bool,
+    last: int | None,
+) -> tuple[EquipmentIndex, str]:
+    """The real-time index this run leaves, and how it was made: the last run's snapshot
+    patched where facts may have changed, when that run's snapshot is there to patch (and the
+    registry mirror was not rebuilt), else rebuilt from every key."""
+    row = first(con.execute("SELECT run_id, snapshot FROM index_basis").fetchall())
+    path = settings.eir_dir / str(row[1]) if row else None
+    if not (patch and row and row[0] == last and path and path.exists()):
+        keys, codes = codes_from_run(con)
+        return make_index(keys, codes, journal_id=watermark), "rebuilt"
+    previous = load_snapshot(path)
+    # Keys whose code may differ from the last run's: registered or revoked since, in a state
+    # then or now, stolen or paused now, or stolen or under appeal then.
+    was = previous.keys[np.isin(previous.codes, [DeviceCode.STOLEN, DeviceCode.UNDER_APPEAL])]
+    con.register("was_held", pa.table({"imei": pa.array(was, pa.int64())}))
+    try:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE index_changed AS
+            SELECT imei FROM registry_changed UNION ALL SELECT imei FROM registered_in_run
+            UNION ALL SELECT imei FROM previous UNION ALL SELECT imei FROM next_states
+            UNION ALL SELECT imei FROM stolen UNION ALL SELECT imei FROM paused
+            UNION ALL SELECT imei FROM was_held
+            """
+        )
+    finally:
+        con.unregister("was_held")
+    keys, codes = codes_patched(con, previous)
+    return make_index(keys, codes, journal_id=watermark), "patched"
 
 
 def _brake_reason(shares: dict[str, dict[str, int]], settings: Settings) -> str | None:
@@ -957,6 +1006,7 @@ def _apply_amnesty(
     )
     con.register("amnestied", pa.table({"imei": pa.array(keys[:, 0], pa.int64())}))
     con.execute("INSERT INTO registered SELECT imei FROM amnestied")
+    con.execute("INSERT INTO registered_in_run SELECT imei FROM amnestied")
     con.unregister("amnestied")
     return len(rows)
 
@@ -989,6 +1039,7 @@ def _register_declared(
             "newly", pa.table({"imei": pa.array([int(k) for k in registered], pa.int64())})
         )
         con.execute("INSERT INTO registered SELECT imei FROM newly")
+        con.execute("INSERT INTO registered_in_run SELECT imei FROM newly")
         con.unregister("newly")
     return len(registered)
 
@@ -1132,6 +1183,7 @@ def _link_second_imeis(
     linked, counts = second_imei.link_in_run(db, sightings, run_id=run.id, now=utcnow())
     con.register("linked_arrow", pa.table({"imei": pa.array(linked, pa.int64())}))
     try:
+        con.execute("INSERT INTO registered_in_run SELECT imei FROM linked_arrow")
         con.execute(
             "INSERT INTO registered SELECT imei FROM linked_arrow "
             "WHERE imei NOT IN (SELECT imei FROM registered)"

@@ -75,6 +75,9 @@ CREATE TABLE IF NOT EXISTS run_states_basis (run_id INTEGER, states BIGINT);
 -- At least this many distinct devices per operator in the sightings, which then had `pairs`
 -- rows: the safety brake counts an operator's devices exactly only when this is not enough.
 CREATE TABLE IF NOT EXISTS brake_floor (operator VARCHAR, devices BIGINT, pairs BIGINT);
+
+-- The real-time index snapshot the last run wrote: the next run patches it (see classify).
+CREATE TABLE IF NOT EXISTS index_basis (run_id INTEGER, snapshot VARCHAR);
 """
 
 
