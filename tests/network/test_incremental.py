@@ -236,3 +236,26 @@ def test_incremental_runs_give_the_states_flags_and_list_bytes_of_full_runs(
     assert [CLONE[:14] in flags[n] for n in DAYS] == [False, True, True, False, True, False, False]
     assert states[31][APPEALED[:14]][0] == "notified"
     assert states[32][APPEALED[:14]] == ("blocked", "not_registered")
+
+
+def test_two_dumps_of_one_operator_for_a_day_merge_into_one_sighting_per_pair(
+    db_session: Session, settings: Settings, tmp_path: Path
+) -> None:
+    seed(db_session)
+    rows = filler(60)
+    for n, part in enumerate((rows[:40], rows[20:])):  # 20 pairs in both files
+        folder = tmp_path / str(n)
+        folder.mkdir()
+        import_dump(
+            db_session,
+            write_dump(folder, "kcell", DAY1, part),
+            operator="kcell",
+            actor="test",
+            settings=settings,
+            today=DAY1,
+        )
+        db_session.commit()
+    report = classify(db_session, run_date=DAY1, actor="test", settings=settings)
+    assert report.counts["sightings_merged"] == 80
+    with open_store(settings) as con:
+        assert con.execute("SELECT count(*) FROM sightings").fetchall() == [(60,)]
