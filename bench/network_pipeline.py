@@ -35,6 +35,7 @@ import numpy as np
 from bench.common import fresh_database, machine, tacs
 from ceir.config import Settings
 from ceir.db import dispose_engines, get_engine
+from ceir.eir.index import latest_snapshot, load_snapshot
 from ceir.registry.models import RegistrationSource
 from ceir.registry.service import register_devices_bulk
 
@@ -209,6 +210,10 @@ def outcome(url: str, lists: Path, run_id: int) -> dict[str, str]:
                 digest.update(repr(rows).encode())
             digests[name] = digest.hexdigest()
     dispose_engines()
+    snapshot = latest_snapshot(lists.parent / "eir")
+    if snapshot is not None:  # the real-time index, keys and codes (its header has a time)
+        index = load_snapshot(snapshot)
+        digests["index"] = hashlib.sha256(index.keys.tobytes() + index.codes.tobytes()).hexdigest()
     for path in sorted((lists / str(run_id)).glob("*/*.csv.gz")):
         digests[f"{path.parent.name}/{path.name}"] = hashlib.sha256(path.read_bytes()).hexdigest()
     return digests
@@ -354,7 +359,10 @@ def run_size(rows: int, registered: int, database: str) -> dict[str, float]:
         )
         if differ:
             sys.exit(f"  day 2 incremental and full runs DIFFER: {', '.join(differ)}")
-        print(f"  day 2 incremental = full: states, flags and {len(full) - 2} list files identical")
+        print(
+            f"  day 2 incremental = full: states, flags, the real-time index and "
+            f"{len(full) - 3} list files identical"
+        )
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         print(f"  peak memory of one step, both days             {peak / 1024**2:8.2f} GiB")
     return figures

@@ -193,3 +193,38 @@ def test_a_supervisor_dismisses_a_held_run_and_the_day_reruns_with_the_corrected
     db_session.expire_all()
     notified = set(db_session.scalars(select(DeviceState.imei)))
     assert notified == {imei[:14] for imei, _imsi, _msisdn in beeline[:3]}
+
+
+def test_an_operators_devices_are_counted_only_when_the_kept_floor_could_let_the_brake_trip(
+    db_session: Session, settings: Settings, tmp_path: Path
+) -> None:
+    """The store keeps, per operator, a floor under its devices; pairs dropped by retention
+    lower it, so a stale floor never hides a damaged day."""
+    strict = settings.model_copy(
+        update={"network": NetworkSettings(brake_min_devices=5, retention_days=30)}
+    )
+    crowds = [filler(200, start=1000 * k) for k in range(4)]  # other devices every few days
+    for imei, _imsi, _msisdn in (row for crowd in crowds for row in crowd):
+        register_device(db_session, [imei])
+    db_session.commit()
+    run_day(db_session, strict, tmp_path, DAY1, {"kcell": crowds[0]})
+    run_day(db_session, strict, tmp_path, DAY2, {"kcell": crowds[1]})
+    # 9 of 609 devices: counted (no floor yet), not held; the floor is now 609.
+    day3 = run_day(
+        db_session, strict, tmp_path, dt.date(2026, 11, 3), {"kcell": [*crowds[2], *DAMAGED[:9]]}
+    )
+    assert day3.counts["newly_notified"] == 9 and day3.counts["brake_recounted"] == ["kcell"]
+    # 9 more of 618: the floor is enough, nothing is counted.
+    day4 = run_day(
+        db_session, strict, tmp_path, dt.date(2026, 11, 4), {"kcell": [*crowds[2], *DAMAGED[9:18]]}
+    )
+    assert day4.counts["newly_notified"] == 9 and day4.counts["brake_recounted"] == []
+    # A month on, every earlier pair has left the sightings: 20 of 220 devices trips the brake.
+    with pytest.raises(RunHeld, match=r"kcell: 20 of 220 devices"):
+        run_day(
+            db_session,
+            strict,
+            tmp_path,
+            dt.date(2026, 12, 5),
+            {"kcell": [*crowds[3], *DAMAGED[130:]]},
+        )

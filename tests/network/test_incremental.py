@@ -23,10 +23,12 @@ from ceir.citizens.device_models import DeviceReport, ReportKind
 from ceir.citizens.stolen import cancel_by_police, report_by_police
 from ceir.config import Settings
 from ceir.db import utcnow
+from ceir.eir.index import latest_snapshot, load_snapshot
 from ceir.models import Base
 from ceir.network.classify import classify
 from ceir.network.dumps import import_dump
 from ceir.network.models import BlockPause, DeviceFlag, DeviceState
+from ceir.network.store import open_store
 from ceir.registry.models import DeviceImei, Registration
 from ceir.tac.models import TacModel
 from tests.factories import add_tac, make_imei, register_device
@@ -44,6 +46,7 @@ CLONE = make_imei(TAC, 900_005)  # registered; many IMSIs on days 2 and 10 only
 WITHDRAWN = make_imei(OTHER_TAC, 1)  # registered; its TAC withdrawn before day 9
 ROAMER = make_imei(TAC, 900_006)  # unregistered, foreign SIM; a home SIM from day 3
 SECOND = make_imei(TAC, 900_007)  # unregistered, the SIM of filler device 0 (a second IMEI)
+UNSEEN = make_imei(TAC, 900_008)  # never on a network; registered before day 3, revoked before 10
 DAYS = (1, 2, 3, 9, 10, 31, 32)
 
 
@@ -93,6 +96,7 @@ def between(session: Session, n: int) -> None:
     now = utcnow()
     if n == 3:
         register_device(session, [NEW_PHONE])
+        register_device(session, [UNSEEN])
         device = select(DeviceImei.device_id).where(DeviceImei.imei_key == int(REVOKED[:14]))
         session.execute(
             update(Registration).where(Registration.device_id.in_(device)).values(revoked_at=now)
@@ -103,6 +107,10 @@ def between(session: Session, n: int) -> None:
     if n == 9:
         session.execute(delete(TacModel).where(TacModel.tac == OTHER_TAC))
     if n == 10:
+        device = select(DeviceImei.device_id).where(DeviceImei.imei_key == int(UNSEEN[:14]))
+        session.execute(
+            update(Registration).where(Registration.device_id.in_(device)).values(revoked_at=now)
+        )
         report = session.scalar(select(DeviceReport.id).where(DeviceReport.cancelled_at.is_(None)))
         assert report is not None
         cancel_by_police(session, report, actor="p", now=now)
@@ -138,6 +146,10 @@ def play(
                     today=day(n),
                 )
                 session.commit()
+            if n == 9:
+                # A store made before it kept the last run's states: they come from the database.
+                with open_store(settings) as con:
+                    con.execute("DELETE FROM run_states_basis")
             report = classify(session, run_date=day(n), actor="test", settings=settings, full=full)
             outcomes.append(outcome(session, settings, report.run_id))
             counts.append(report.counts)
@@ -154,7 +166,10 @@ def outcome(session: Session, settings: Settings, run_id: int) -> Outcome:
         f"{p.parent.name}/{p.name}": p.read_bytes()
         for p in sorted((settings.lists_dir / str(run_id)).glob("*/*.csv.gz"))
     }
-    return states, flags, files
+    snapshot = latest_snapshot(settings.eir_dir)
+    assert snapshot is not None
+    index = load_snapshot(snapshot)
+    return states, flags, files, (index.keys.tolist(), index.codes.tolist())
 
 
 def fresh_database(database_url: str, sqlite_template: Path, folder: Path) -> str:
@@ -185,6 +200,7 @@ def test_incremental_runs_give_the_states_flags_and_list_bytes_of_full_runs(
     for n, got, expected in zip(DAYS, incremental[0], full_runs[0], strict=True):
         assert got[0] == expected[0], f"states after day {n}"
         assert got[1] == expected[1], f"flags after day {n}"
+        assert got[3] == expected[3], f"real-time index after day {n}"
         assert got[2].keys() == expected[2].keys()
         for name, content in expected[2].items():
             assert got[2][name] == content, f"{name} after day {n}"
@@ -193,6 +209,17 @@ def test_incremental_runs_give_the_states_flags_and_list_bytes_of_full_runs(
     evaluation: Callable[[dict[str, object]], object] = lambda c: c["evaluation"]  # noqa: E731
     assert [evaluation(c) for c in incremental[1]] == ["full"] + ["incremental"] * 6
     assert {evaluation(c) for c in full_runs[1]} == {"full"}
+    # The states before a run come from the store's copy of the last run's, except on day 9
+    # (the copy is gone) and in the full runs (the reference reads the database).
+    read_from = [c["previous_states"] for c in incremental[1]]
+    assert read_from == ["database", "store", "store", "database", "store", "store", "store"]
+    assert {c["previous_states"] for c in full_runs[1]} == {"database"}
+    # The real-time index is the last run's patched, except the first; a full run rebuilds it.
+    assert [c["index"] for c in incremental[1]] == ["rebuilt"] + ["patched"] * 6
+    assert {c["index"] for c in full_runs[1]} == {"rebuilt"}
+    indexed = {n: dict(zip(*o[3], strict=True)) for n, o in zip(DAYS, full_runs[0], strict=True)}
+    assert int(UNSEEN[:14]) not in indexed[2] and int(UNSEEN[:14]) in indexed[3]
+    assert int(UNSEEN[:14]) not in indexed[10]
     evaluated = [
         (n, int(str(inc["devices_evaluated"])), int(str(ref["devices_evaluated"])))
         for n, inc, ref in zip(DAYS, incremental[1], full_runs[1], strict=True)
@@ -209,3 +236,26 @@ def test_incremental_runs_give_the_states_flags_and_list_bytes_of_full_runs(
     assert [CLONE[:14] in flags[n] for n in DAYS] == [False, True, True, False, True, False, False]
     assert states[31][APPEALED[:14]][0] == "notified"
     assert states[32][APPEALED[:14]] == ("blocked", "not_registered")
+
+
+def test_two_dumps_of_one_operator_for_a_day_merge_into_one_sighting_per_pair(
+    db_session: Session, settings: Settings, tmp_path: Path
+) -> None:
+    seed(db_session)
+    rows = filler(60)
+    for n, part in enumerate((rows[:40], rows[20:])):  # 20 pairs in both files
+        folder = tmp_path / str(n)
+        folder.mkdir()
+        import_dump(
+            db_session,
+            write_dump(folder, "kcell", DAY1, part),
+            operator="kcell",
+            actor="test",
+            settings=settings,
+            today=DAY1,
+        )
+        db_session.commit()
+    report = classify(db_session, run_date=DAY1, actor="test", settings=settings)
+    assert report.counts["sightings_merged"] == 80
+    with open_store(settings) as con:
+        assert con.execute("SELECT count(*) FROM sightings").fetchall() == [(60,)]

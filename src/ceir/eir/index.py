@@ -102,10 +102,14 @@ def make_index(
     return EquipmentIndex(keys, codes, built_at or dt.datetime.now(dt.UTC), journal_id=journal_id)
 
 
+def snapshot_name(index: EquipmentIndex) -> str:
+    return f"{SNAPSHOT_PREFIX}{index.built_at:%Y%m%dT%H%M%S%f}.arrow"
+
+
 def write_snapshot(folder: Path, index: EquipmentIndex) -> Path:
     """Write atomically (temporary name, then rename), so a reader never sees half a file."""
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"{SNAPSHOT_PREFIX}{index.built_at:%Y%m%dT%H%M%S%f}.arrow"
+    name = snapshot_name(index)
     table = pa.table({"key": index.keys, "code": index.codes})
     table = table.replace_schema_metadata(
         {"built_at": index.built_at.isoformat(), "journal_id": str(index.journal_id)}

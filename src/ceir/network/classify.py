@@ -42,8 +42,15 @@ from ceir.citizens import abroad
 from ceir.config import Settings, get_settings
 from ceir.db import UTCDateTime, utcnow
 from ceir.eir import journal
-from ceir.eir.index import make_index, write_snapshot
-from ceir.eir.snapshots import codes_from_run
+from ceir.eir.index import (
+    DeviceCode,
+    EquipmentIndex,
+    load_snapshot,
+    make_index,
+    snapshot_name,
+    write_snapshot,
+)
+from ceir.eir.snapshots import codes_from_run, codes_patched
 from ceir.errors import CeirError, InvalidInput, NotFound
 from ceir.network import lists, second_imei
 from ceir.network.models import (
@@ -270,10 +277,14 @@ def _run(
         try:
             with _timed(steps, "registry_sync"):
                 rebuild = _reconcile_store(db, con)
+                con.execute("CREATE OR REPLACE TEMP TABLE registered_in_run (imei BIGINT)")
                 _release_staged(db, con, run_date)
                 counts["registry_keys_synced"] = _sync_registry(db, con, rebuild=rebuild)
             with _timed(steps, "reference"):
                 _load_reference(db, con, since=last_started and last_started - FACT_MARGIN)
+                counts["previous_states"] = _load_previous(
+                    db, con, trust_store=not full and not rebuild, last_run_id=last_run_id
+                )
                 fingerprint = _fingerprint(settings)
                 incremental = (
                     not full
@@ -294,9 +305,9 @@ def _run(
                 counts.update(_link_second_imeis(db, con, run, settings))
                 counts.update(_transition(con, run_date, settings))
                 if brake and settings.network.brake_max_share is not None:
-                    shares = _brake_shares(con)
+                    shares, counts["brake_recounted"] = _brake_check(con, settings)
                     if reason := _brake_reason(shares, settings):
-                        counts["brake"] = shares
+                        counts["brake"] = _brake_shares(con)
                         raise RunHeld(reason, run_id=0)
             with _timed(steps, "states"):
                 _write_states(db, con, run)
@@ -307,8 +318,14 @@ def _run(
                 )
                 counts["notifications_not_reachable"] = lists.not_reachable(con)
             with _timed(steps, "index"):
-                keys, codes = codes_from_run(con)
+                index, counts["index"] = _index(
+                    con, settings, watermark, patch=not full and not rebuild, last=last_run_id
+                )
+                con.execute("DELETE FROM index_basis")
+                con.execute("INSERT INTO index_basis VALUES (?, ?)", [run.id, snapshot_name(index)])
             _record_basis(con, run.id, fingerprint)
+            _record_states(con, run.id)
+            _record_brake_floor(con)
             run.counts = counts
             run.finished_at = utcnow()
             audit.record(
@@ -334,24 +351,126 @@ def _run(
     db.commit()
     faults.point("classify.after_db_commit")
     with _timed(steps, "index_write"):
-        write_snapshot(settings.eir_dir, make_index(keys, codes, journal_id=watermark))
+        write_snapshot(settings.eir_dir, index)
     report.seconds = time.perf_counter() - started
     return report
+
+
+_HIT = """(SELECT imei FROM changes
+          WHERE old_state IS NULL
+             OR (new_state = 'blocked' AND old_state IS DISTINCT FROM 'blocked'))"""
 
 
 def _brake_shares(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
     """Per operator: its devices, and those this run newly notifies or blocks."""
     rows = con.execute(
-        """
-        WITH hit AS (SELECT imei FROM changes
-                     WHERE old_state IS NULL
-                        OR (new_state = 'blocked' AND old_state IS DISTINCT FROM 'blocked'))
+        f"""
         SELECT operator, count(DISTINCT imei),
-               count(DISTINCT imei) FILTER (WHERE imei IN (SELECT imei FROM hit))
+               count(DISTINCT imei) FILTER (WHERE imei IN {_HIT})
         FROM sightings GROUP BY operator ORDER BY operator
         """
     ).fetchall()
     return {str(r[0]): {"devices": int(r[1]), "newly_hit": int(r[2])} for r in rows}
+
+
+def _brake_check(
+    con: duckdb.DuckDBPyConnection, settings: Settings
+) -> tuple[dict[str, dict[str, int]], list[str]]:
+    """The brake's shares, with the devices of an operator counted exactly only where the
+    floor kept in the store (`device_floor`, see `_device_floor`) could let the brake trip:
+    counting every operator's distinct devices cost more than evaluating a day's churn. The
+    operators the brake trips for are those of `_brake_shares`; also returns those counted."""
+    limit = settings.network.brake_max_share or 0.0
+    hits = {
+        str(op): int(n)
+        for op, n in con.execute(
+            f"SELECT operator, count(DISTINCT imei) FROM sightings WHERE imei IN {_HIT} "
+            "GROUP BY operator"
+        ).fetchall()
+    }
+    floor = {str(op): int(n) for op, n in con.execute("SELECT * FROM device_floor").fetchall()}
+    doubtful = sorted(
+        op
+        for op, n in hits.items()
+        if n >= settings.network.brake_min_devices and n > limit * floor.get(op, 0)
+    )
+    if doubtful:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE device_floor AS
+            SELECT operator, count(DISTINCT imei) AS devices FROM sightings
+            WHERE operator IN (SELECT unnest($doubtful)) GROUP BY operator
+            UNION ALL
+            SELECT * FROM device_floor WHERE operator NOT IN (SELECT unnest($doubtful))
+            """,
+            {"doubtful": doubtful},
+        )
+        floor = {str(op): int(n) for op, n in con.execute("SELECT * FROM device_floor").fetchall()}
+    shares = {op: {"devices": floor.get(op, n), "newly_hit": n} for op, n in hits.items()}
+    return shares, doubtful
+
+
+def _device_floor(con: duckdb.DuckDBPyConnection, horizon: dt.date) -> None:
+    """Before the merge: temp table `device_floor`, per operator at least as many devices as the
+    sightings will hold after it. The merge only adds pairs or moves their days on; only the
+    pairs retention drops can take devices away, one at most each. A floor kept for another
+    state of the sightings (an older store, a change by something else) is not used."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE device_floor AS
+        WITH retired AS (SELECT operator, count(*) AS pairs FROM sightings
+                         WHERE last_seen < ? GROUP BY operator)
+        SELECT f.operator, greatest(f.devices - coalesce(r.pairs, 0), 0) AS devices
+        FROM brake_floor f LEFT JOIN retired r USING (operator)
+        WHERE f.pairs = (SELECT count(*) FROM sightings)
+        """,
+        [horizon],
+    )
+
+
+def _record_brake_floor(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("DELETE FROM brake_floor")
+    con.execute(
+        "INSERT INTO brake_floor SELECT operator, devices, (SELECT count(*) FROM sightings) "
+        "FROM device_floor"
+    )
+
+
+def _index(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    watermark: int,
+    *,
+    patch: bool,
+    last: int | None,
+) -> tuple[EquipmentIndex, str]:
+    """The real-time index this run leaves, and how it was made: the last run's snapshot
+    patched where facts may have changed, when that run's snapshot is there to patch (and the
+    registry mirror was not rebuilt), else rebuilt from every key."""
+    row = first(con.execute("SELECT run_id, snapshot FROM index_basis").fetchall())
+    path = settings.eir_dir / str(row[1]) if row else None
+    if not (patch and row and row[0] == last and path and path.exists()):
+        keys, codes = codes_from_run(con)
+        return make_index(keys, codes, journal_id=watermark), "rebuilt"
+    previous = load_snapshot(path)
+    # Keys whose code may differ from the last run's: registered or revoked since, in a state
+    # then or now, stolen or paused now, or stolen or under appeal then.
+    was = previous.keys[np.isin(previous.codes, [DeviceCode.STOLEN, DeviceCode.UNDER_APPEAL])]
+    con.register("was_held", pa.table({"imei": pa.array(was, pa.int64())}))
+    try:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE index_changed AS
+            SELECT imei FROM registry_changed UNION ALL SELECT imei FROM registered_in_run
+            UNION ALL SELECT imei FROM previous UNION ALL SELECT imei FROM next_states
+            UNION ALL SELECT imei FROM stolen UNION ALL SELECT imei FROM paused
+            UNION ALL SELECT imei FROM was_held
+            """
+        )
+    finally:
+        con.unregister("was_held")
+    keys, codes = codes_patched(con, previous)
+    return make_index(keys, codes, journal_id=watermark), "patched"
 
 
 def _brake_reason(shares: dict[str, dict[str, int]], settings: Settings) -> str | None:
@@ -597,8 +716,8 @@ def _sync_registry(db: Session, con: duckdb.DuckDBPyConnection, *, rebuild: bool
 def _load_reference(
     db: Session, con: duckdb.DuckDBPyConnection, *, since: dt.datetime | None
 ) -> None:
-    """Small reference sets for this run: TACs, stolen devices, paused blocks, previous states,
-    devices flagged, and those whose reports or appeals changed `since` (the last run)."""
+    """Small reference sets for this run: TACs, stolen devices, paused blocks, devices flagged,
+    and those whose reports or appeals changed `since` (the last run)."""
     tacs = [int(t) for (t,) in db.execute(select(TacModel.tac)) if t.isdigit()]
     stolen = [
         int(i)
@@ -637,6 +756,24 @@ def _load_reference(
     )
     con.unregister("flagged_arrow")
 
+
+def _load_previous(
+    db: Session, con: duckdb.DuckDBPyConnection, *, trust_store: bool, last_run_id: int | None
+) -> str:
+    """The states before this run, as temp table `previous`; returns where they were read.
+
+    From the store's copy of what the last run left (`run_states`) when it is that run's and
+    holds as many states as the database (only runs write states); otherwise, and always for
+    a full re-evaluation (the reference), from the database: 3-4 % of all devices, read row
+    by row, took longer than the whole evaluation of a day's churn.
+    """
+    if trust_store and last_run_id is not None:
+        basis = first(con.execute("SELECT run_id, states FROM run_states_basis").fetchall())
+        if basis is not None and basis[0] == last_run_id:
+            stored = db.scalar(select(func.count()).select_from(DeviceState))
+            if basis[1] == stored:
+                con.execute("CREATE OR REPLACE TEMP TABLE previous AS SELECT * FROM run_states")
+                return "store"
     states = db.execute(
         select(
             DeviceState.imei,
@@ -672,6 +809,18 @@ def _load_reference(
         """
     )
     con.unregister("previous_arrow")
+    return "database"
+
+
+def _record_states(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
+    """Keep this run's states for the next run (see `_load_previous`)."""
+    con.execute("DELETE FROM run_states")
+    con.execute(
+        "INSERT INTO run_states SELECT imei, state, reasons, first_noncompliant, block_date, "
+        "blocked_on FROM next_states"
+    )
+    con.execute("DELETE FROM run_states_basis")
+    con.execute("INSERT INTO run_states_basis SELECT ?, count(*) FROM run_states", [run_id])
 
 
 def _replace_temp(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
@@ -721,31 +870,31 @@ def _merge_staged(
             "sha256": pa.array([p[2] for p in pending], pa.string()),
         }
     )
-    con.register("pending_imports", table)
-    try:
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE fresh AS
-            SELECT s.* EXCLUDE (sha256)
-            FROM staged s JOIN pending_imports p USING (operator, sha256)
-            """
-        )
-    finally:
-        con.unregister("pending_imports")
+    _replace_temp(con, "pending_imports", table)
+    # A view, read by the merge itself: a copy of a day's rows cost a tenth of the merge.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP VIEW fresh AS
+        SELECT s.* EXCLUDE (sha256)
+        FROM staged s JOIN pending_imports p USING (operator, sha256)
+        """
+    )
     row = first(con.execute("SELECT count(*) FROM fresh").fetchall())
     merged = int(row[0]) if row else 0
     if len({p[1] for p in pending}) < len(pending):
         # A dump's rows are one per pair already; two dumps of an operator may share pairs.
         con.execute(
             """
-            CREATE OR REPLACE TEMP TABLE fresh AS
+            CREATE OR REPLACE TEMP TABLE fresh_pairs AS
             SELECT operator, imei, imsi, msisdn, min(first_seen) AS first_seen,
                    max(last_seen) AS last_seen
             FROM fresh GROUP BY ALL
             """
         )
+        con.execute("CREATE OR REPLACE TEMP VIEW fresh AS SELECT * FROM fresh_pairs")
     horizon = run.run_date - dt.timedelta(days=settings.network.retention_days)
     window_start = run.run_date - dt.timedelta(days=settings.network.duplicate_window_days - 1)
+    _device_floor(con, horizon)
     if merged:
         # A join of the known pairs with today's, written once: a GROUP BY over both took
         # twice as long. `touched`: what a device seen again shows that is new (see above).
@@ -856,6 +1005,7 @@ def _apply_amnesty(
     )
     con.register("amnestied", pa.table({"imei": pa.array(keys[:, 0], pa.int64())}))
     con.execute("INSERT INTO registered SELECT imei FROM amnestied")
+    con.execute("INSERT INTO registered_in_run SELECT imei FROM amnestied")
     con.unregister("amnestied")
     return len(rows)
 
@@ -888,6 +1038,7 @@ def _register_declared(
             "newly", pa.table({"imei": pa.array([int(k) for k in registered], pa.int64())})
         )
         con.execute("INSERT INTO registered SELECT imei FROM newly")
+        con.execute("INSERT INTO registered_in_run SELECT imei FROM newly")
         con.unregister("newly")
     return len(registered)
 
@@ -1031,6 +1182,7 @@ def _link_second_imeis(
     linked, counts = second_imei.link_in_run(db, sightings, run_id=run.id, now=utcnow())
     con.register("linked_arrow", pa.table({"imei": pa.array(linked, pa.int64())}))
     try:
+        con.execute("INSERT INTO registered_in_run SELECT imei FROM linked_arrow")
         con.execute(
             "INSERT INTO registered SELECT imei FROM linked_arrow "
             "WHERE imei NOT IN (SELECT imei FROM registered)"

@@ -63,6 +63,21 @@ CREATE TABLE IF NOT EXISTS store_runs (run_id INTEGER, run_date DATE);
 -- next run evaluates only devices whose inputs changed when these still hold (see classify).
 CREATE TABLE IF NOT EXISTS classify_basis (run_id INTEGER, fingerprint VARCHAR);
 CREATE TABLE IF NOT EXISTS classify_tacs (tac BIGINT);
+
+-- The states the last run left (device_states in the relational database, by IMEI key) and that
+-- run's id with their number: the next run reads them here instead of from the database.
+CREATE TABLE IF NOT EXISTS run_states (
+    imei BIGINT, state VARCHAR, reasons VARCHAR, first_noncompliant DATE, block_date DATE,
+    blocked_on DATE
+);
+CREATE TABLE IF NOT EXISTS run_states_basis (run_id INTEGER, states BIGINT);
+
+-- At least this many distinct devices per operator in the sightings, which then had `pairs`
+-- rows: the safety brake counts an operator's devices exactly only when this is not enough.
+CREATE TABLE IF NOT EXISTS brake_floor (operator VARCHAR, devices BIGINT, pairs BIGINT);
+
+-- The real-time index snapshot the last run wrote: the next run patches it (see classify).
+CREATE TABLE IF NOT EXISTS index_basis (run_id INTEGER, snapshot VARCHAR);
 """
 
 
