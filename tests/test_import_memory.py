@@ -34,7 +34,7 @@ from ceir.tac.service import import_tac_file
 
 url, kind, path, chunk = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
 importing.CHUNK_ROWS = declarations.CHUNK_ROWS = importing.LOAD_CHUNK = chunk
-importing.STAGE_MEMORY = "64MB"
+importing.STAGE_MEMORY = "32MB"
 run = {"declarations": import_declarations, "tac": import_tac_file,
        "crossings": import_crossings_file}[kind]
 engine = db.get_engine(url)
@@ -154,3 +154,25 @@ def test_lines_are_counted_by_sorting_within_the_stage_memory_cap(
         importing.stage_errors(stage, errors)
         assert importing.count_lines(stage, "rows", "errors") == 300_001
         assert importing.count_lines(stage, "errors") == 2
+
+
+def test_the_imeis_load_in_key_ranges_each_once(
+    db_session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The IMEIs go to the registry sorted a key range at a time (one sort of a 20,000,000-row
+    file's keys ran out of the stage's memory): every one arrives, none twice."""
+    from sqlalchemy import text
+
+    from ceir.registry import declarations
+    from ceir.registry.service import import_declarations
+
+    monkeypatch.setattr(declarations, "KEYS_PER_SORT", 1_000)
+    path = tmp_path / "declarations.csv"
+    write_declarations(path, 3_000)
+    with path.open() as file:
+        imeis = [v for row in csv.DictReader(file) for k, v in row.items() if k.startswith("imei")]
+    report = import_declarations(db_session, path, actor="test")
+    db_session.commit()
+    stored = db_session.execute(text("SELECT imei_key FROM device_imeis")).scalars().all()
+    assert report.rows_accepted == 3_000
+    assert sorted(stored) == sorted(int(imei[:14]) for imei in imeis)

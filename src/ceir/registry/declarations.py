@@ -12,6 +12,7 @@ size, and a failure anywhere leaves nothing behind.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -402,6 +403,7 @@ _HITS = pa.schema(
 # Lines whose registry hits are checked together: small enough to stay far inside the stage's
 # memory cap whatever the file's size (each line has at most four IMEIs).
 LINES_PER_CHECK = 50_000
+KEYS_PER_SORT = 2_000_000  # IMEI keys sorted at once for the load (see _key_ranges)
 
 
 def _check_against_registry(conn: Connection, stage: Stage) -> None:
@@ -502,6 +504,25 @@ def _check_lines(stage: Stage, first: int, last: int) -> None:
         DROP TABLE line_rows;
         """  # noqa: S608
     )
+
+
+def _key_ranges(stage: Stage, table: str) -> list[tuple[int, int]]:
+    """Ranges of `table`'s IMEI keys of about KEYS_PER_SORT keys each, in key order.
+
+    Each range is sorted on its own: one sort of a national file's 40,000,000 keys, streamed
+    out, ran out of the stage's memory (it pins what it hands over); a range's sort fits."""
+    total = stage_count(stage, f"SELECT COUNT(*) FROM {table}")  # noqa: S608
+    parts = max(1, -(-total // KEYS_PER_SORT))
+    cuts: list[int] = []
+    if parts > 1:
+        # A sample's quantiles: the ranges need only be about even, and together cover all keys.
+        row = stage.execute(
+            f"SELECT quantile_disc(imei_key, {[i / parts for i in range(1, parts)]}) "  # noqa: S608
+            f"FROM (SELECT imei_key FROM {table} USING SAMPLE 100000 ROWS)"
+        ).fetchone()
+        cuts = sorted(set(row[0])) if row else []
+    bounds = [-1, *cuts, 10**15]  # IMEI keys are 14 digits
+    return list(itertools.pairwise(bounds))
 
 
 def _fetch_known_declarations(conn: Connection, stage: Stage) -> None:
@@ -622,15 +643,18 @@ def _load(conn: Connection, stage: Stage, batch_id: int, actor: str, now: dt.dat
     )
     # In key order, the primary key's B-tree grows page by page instead of splitting pages all
     # over the tree (a declaration's IMEIs come in no particular order).
+    key_ranges = _key_ranges(stage, "keys")
     insert_batches(
         conn,
         "device_imeis",
         (
             {"imei_key": batch.column(0), "device_id": batch.column(1), "slot": batch.column(2)}
+            for low, high in key_ranges
             for batch in stage_batches(
                 stage,
-                "SELECT k.imei_key, l.device_id, k.slot FROM keys k "
-                "JOIN loading l ON l.line = k.line ORDER BY k.imei_key",
+                "SELECT k.imei_key, l.device_id, k.slot FROM keys k "  # noqa: S608
+                f"JOIN loading l ON l.line = k.line WHERE k.imei_key >= {low} "
+                f"AND k.imei_key < {high} ORDER BY k.imei_key",
             )
         ),
     )
