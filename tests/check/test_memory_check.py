@@ -150,6 +150,24 @@ def test_a_change_after_the_index_is_in_the_next_answer(
     assert client.get(f"/api/v1/imei/{newcomer}").json()["verdict"] == "not_registered"
     assert client.get(f"/api/v1/imei/{reported}").json()["verdict"] == "not_registered"
 
+    _register_and_report_stolen(db_session, newcomer, reported, "KUI-2026-7")
+    register_device(db_session, [blocked], registered_at=NOW)  # a registry write, no journal
+    db_session.commit()
+
+    registered = client.get(f"/api/v1/imei/{newcomer}?lang=en").json()
+    assert registered["verdict"] == "registered"
+    assert registered["registration"]["source"] == "personal_import"
+    assert client.get(f"/api/v1/imei/{reported}").json()["verdict"] == "stolen"
+    assert client.get(f"/api/v1/imei/{blocked}").json()["verdict"] == "registered"
+    with read_engine(engine).connect() as conn:
+        for query in (newcomer, reported, blocked):
+            assert app.state.check_memory.check(conn, query) == check_imei(conn, query)
+
+
+def _register_and_report_stolen(
+    db_session: Session, newcomer: str, reported: str, police_reference: str
+) -> None:
+    """An officer registers one IMEI and the police report another stolen (not committed)."""
     registry.register_device(
         db_session,
         imei_keys=[newcomer[:14]],
@@ -162,21 +180,10 @@ def test_a_change_after_the_index_is_in_the_next_answer(
         db_session,
         reported,
         kind=ReportKind.STOLEN,
-        police_reference="KUI-2026-7",
+        police_reference=police_reference,
         actor="police",
         now=NOW,
     )
-    register_device(db_session, [blocked], registered_at=NOW)  # a registry write, no journal
-    db_session.commit()
-
-    registered = client.get(f"/api/v1/imei/{newcomer}?lang=en").json()
-    assert registered["verdict"] == "registered"
-    assert registered["registration"]["source"] == "personal_import"
-    assert client.get(f"/api/v1/imei/{reported}").json()["verdict"] == "stolen"
-    assert client.get(f"/api/v1/imei/{blocked}").json()["verdict"] == "registered"
-    with read_engine(engine).connect() as conn:
-        for query in (newcomer, reported, blocked):
-            assert app.state.check_memory.check(conn, query) == check_imei(conn, query)
 
 
 class Clock:
@@ -200,22 +207,7 @@ def test_a_registration_and_a_police_report_show_within_the_staleness_bound(
     newcomer, reported = imei(40), imei(30)
     assert client.get(f"/api/v1/imei/{newcomer}").json()["verdict"] == "not_registered"
 
-    registry.register_device(
-        db_session,
-        imei_keys=[newcomer[:14]],
-        source=RegistrationSource.PERSONAL_IMPORT,
-        actor="officer",
-        evidence={},
-        now=NOW,
-    )
-    report_by_police(
-        db_session,
-        reported,
-        kind=ReportKind.STOLEN,
-        police_reference="KUI-2026-8",
-        actor="police",
-        now=NOW,
-    )
+    _register_and_report_stolen(db_session, newcomer, reported, "KUI-2026-8")
     db_session.commit()
     clock.now += bound / 4
     early = client.get(f"/api/v1/imei/{newcomer}").json()["verdict"]
