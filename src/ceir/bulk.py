@@ -168,11 +168,21 @@ def keys_temp_table(
     no index of its own: every join drives from it into the registry's primary keys.
     """
     order = np.argsort(keys, kind="stable")
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
-    conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {name} (imei_key BIGINT NOT NULL, row_no INTEGER NOT NULL)"
+    temp_table(
+        conn, name, {"imei_key": ("BIGINT", keys[order]), "row_no": ("INTEGER", rows[order])}
     )
-    insert_columns(conn, name, {"imei_key": keys[order], "row_no": rows[order]})
+
+
+def temp_table(conn: Connection, name: str, columns: Mapping[str, tuple[str, Column]]) -> None:
+    """A temporary table `name` of `columns` (name -> SQL type and values) to join against.
+
+    One left by an earlier call in the transaction is replaced; on PostgreSQL it is ANALYZEd, so
+    the planner knows its size instead of guessing (it would scan the registry for a big one).
+    """
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+    spec = ", ".join(f"{column} {sql_type} NOT NULL" for column, (sql_type, _) in columns.items())
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} ({spec})")
+    insert_columns(conn, name, {column: values for column, (_, values) in columns.items()})
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"ANALYZE {name}")
 

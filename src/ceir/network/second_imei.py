@@ -26,7 +26,7 @@ from sqlalchemy import TableClause, column, func, select, table
 from sqlalchemy.orm import Session
 
 from ceir.audit import service as audit
-from ceir.bulk import insert_columns
+from ceir.bulk import insert_columns, temp_table
 from ceir.citizens.models import Application, ApplicationStatus
 from ceir.eir import journal
 from ceir.eir.index import DeviceCode
@@ -71,12 +71,7 @@ def _key(value: int | str) -> str:
 def _values(db: Session, name: str, sql_type: str, values: list[Any]) -> TableClause:
     """`values` as a temporary table (column `v`) to join: tens of thousands of look-ups as one
     query each, not as IN lists of 500 (a round trip each, slow on PostgreSQL)."""
-    conn = db.connection()
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} (v {sql_type} NOT NULL)")
-    insert_columns(conn, name, {"v": values})
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"ANALYZE {name}")
+    temp_table(db.connection(), name, {"v": (sql_type, values)})
     return table(name, column("v"))
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.orm import Session
 
 from ceir import identifiers
-from ceir.bulk import fetch_table, insert_batches, insert_columns, keys_temp_table
+from ceir.bulk import fetch_table, insert_batches, insert_columns, keys_temp_table, temp_table
 from ceir.db import utcnow
 from ceir.errors import FileRejected
 from ceir.importing import (
@@ -428,7 +428,15 @@ def _check_against_registry(conn: Connection, stage: Stage) -> None:
     ).to_arrow_reader(LOAD_CHUNK)
     for batch in batches:
         devices = batch.column(0).to_numpy()
-        _devices_temp_table(conn, devices, batch.column(1), batch.column(2))
+        temp_table(
+            conn,
+            "tmp_declaration_devices",
+            {
+                "device_id": ("BIGINT", devices),
+                "row_no": ("INTEGER", batch.column(1).to_numpy()),
+                "imei_key": ("BIGINT", batch.column(2).to_numpy()),
+            },
+        )
         sql = _DEVICE_HITS_SQL.format(low=int(devices[0]), high=int(devices[-1]))
         stage_tables(stage, {"hits": fetch_table(conn, sql, _HITS)})
         conn.exec_driver_sql("DROP TABLE tmp_declaration_devices")
@@ -448,24 +456,6 @@ def _check_against_registry(conn: Connection, stage: Stage) -> None:
         WHERE r.declared_on IS DISTINCT FROM k.declared_on OR r.importer_bin <> k.importer_bin;
         """  # noqa: S608
     )
-
-
-def _devices_temp_table(
-    conn: Connection, devices: np.ndarray[Any, Any], lines: pa.Array, keys: pa.Array
-) -> None:
-    """A temporary table of a chunk's hits (device_id, row_no, imei_key), in device order."""
-    conn.exec_driver_sql("DROP TABLE IF EXISTS tmp_declaration_devices")
-    conn.exec_driver_sql(
-        "CREATE TEMPORARY TABLE tmp_declaration_devices "
-        "(device_id BIGINT NOT NULL, row_no INTEGER NOT NULL, imei_key BIGINT NOT NULL)"
-    )
-    insert_columns(
-        conn,
-        "tmp_declaration_devices",
-        {"device_id": devices, "row_no": lines.to_numpy(), "imei_key": keys.to_numpy()},
-    )
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("ANALYZE tmp_declaration_devices")
 
 
 def _check_lines(stage: Stage, first: int, last: int) -> None:
